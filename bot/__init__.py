@@ -1,0 +1,1 @@
+"""Sonoran CAD Discord bot."""
