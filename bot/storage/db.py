@@ -1,0 +1,274 @@
+"""The SQLite database: one aiosqlite connection per process, WAL, numbered migrations.
+
+Schema changes live in ``migrations/NNNN_name.sql`` and are applied in order, each in its own
+transaction together with ``PRAGMA user_version``, so a failed migration leaves the version where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MEMORY = ":memory:"
+# Long enough to ride out the admin CLI writing while the bot runs (or the reverse), short enough to
+# surface a genuinely stuck lock.
+BUSY_TIMEOUT_MS = 10_000
+
+_MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or used; the message says what to do."""
+
+
+class MigrationError(DatabaseError):
+    """The migration files are inconsistent or one of them failed to apply."""
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into single statements (``execute`` runs one; ``executescript`` would commit).
+
+    Uses SQLite's own completeness test, so semicolons inside strings, comments and trigger bodies are safe.
+    """
+    statements: list[str] = []
+    pending = ""
+    pieces = script.split(";")
+    for index, piece in enumerate(pieces):
+        pending += piece
+        if index < len(pieces) - 1:
+            pending += ";"
+        if pending.endswith(";") and sqlite3.complete_statement(pending):
+            if _has_code(pending):
+                statements.append(pending.strip())
+            pending = ""
+    if _has_code(pending):
+        raise ValueError(f"SQL ends with an unterminated statement: {pending.strip()[:80]!r}")
+    return statements
+
+
+def _has_code(sql: str) -> bool:
+    """True if ``sql`` holds more than whitespace, ``--`` comments and semicolons."""
+    without_comments = re.sub(r"--[^\n]*", "", sql)
+    without_comments = re.sub(r"/\*.*?\*/", "", without_comments, flags=re.DOTALL)
+    return bool(without_comments.strip(" \t\r\n;"))
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Read every ``NNNN_name.sql`` in ``directory``; versions must run 1, 2, 3, ... without gaps.
+
+    Blocking file I/O: call it through ``asyncio.to_thread`` from async code.
+    """
+    migrations: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _MIGRATION_FILE.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path}: migration files must be named NNNN_lower_case_name.sql")
+        try:
+            statements = split_statements(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise MigrationError(f"{path}: {exc}") from None
+        migrations.append(Migration(int(match["version"]), path.name, tuple(statements)))
+    for expected, migration in enumerate(migrations, start=1):
+        if migration.version != expected:
+            raise MigrationError(
+                f"{directory}: expected migration {expected:04d} but found {migration.name} "
+                "(numbers must start at 0001 and have no gaps or duplicates)"
+            )
+    return migrations
+
+
+class Database:
+    """The process's one SQLite connection. Repositories use :attr:`conn` and :meth:`transaction`.
+
+    Every write must happen inside :meth:`transaction`: the connection is shared by all coroutines, and
+    the lock it takes keeps one coroutine's statements out of another's transaction. Reads may use
+    :attr:`conn` directly.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn: aiosqlite.Connection | None = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+        self._transaction_owner: asyncio.Task[object] | None = None
+        self._savepoint_depth = 0
+
+    @classmethod
+    async def open(cls, path: str | Path, *, migrations_dir: Path | None = None) -> Database:
+        """Open (creating folder and file if needed), configure, and migrate the database at ``path``."""
+        location = str(path)
+        migrations = await asyncio.to_thread(load_migrations, migrations_dir or MIGRATIONS_DIR)
+        if location != MEMORY:
+            try:
+                await asyncio.to_thread(Path(location).parent.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"cannot create the database folder for {location}: {exc.strerror}"
+                ) from None
+        try:
+            conn = await aiosqlite.connect(location, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open the database {location}: {exc}") from None
+        database = cls(conn, location)
+        try:
+            await database._configure()
+            await database._migrate(migrations)
+        except BaseException:
+            await database.close()
+            raise
+        return database
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        """The connection, for code in ``bot/storage`` only."""
+        if self._conn is None:
+            raise DatabaseError("the database is closed")
+        return self._conn
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    async def close(self) -> None:
+        """Close the connection; calling it again does nothing."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            # Keeps the query planner's statistics fresh; SQLite recommends it before closing.
+            await conn.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:
+            log.debug("PRAGMA optimize skipped: %s", exc)
+        await conn.close()
+
+    async def schema_version(self) -> int:
+        rows = await self.conn.execute_fetchall("PRAGMA user_version")
+        return int(next(iter(rows))[0])
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block's statements atomically: commit on success, roll back on any exception.
+
+        Nested use from the same task becomes a savepoint, so a repository method that opens a
+        transaction can be called from inside another one.
+        """
+        conn = self.conn
+        task = asyncio.current_task()
+        if task is not None and self._transaction_owner is task:
+            async with self._savepoint(conn):
+                yield conn
+            return
+        async with self._write_lock:
+            self._transaction_owner = task
+            try:
+                # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
+                # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException:
+                    await conn.rollback()
+                    raise
+            finally:
+                self._transaction_owner = None
+
+    @asynccontextmanager
+    async def _savepoint(self, conn: aiosqlite.Connection) -> AsyncIterator[None]:
+        self._savepoint_depth += 1
+        name = f"nested_{self._savepoint_depth}"
+        try:
+            await conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                await conn.execute(f"ROLLBACK TO {name}")
+                await conn.execute(f"RELEASE {name}")
+                raise
+            await conn.execute(f"RELEASE {name}")
+        finally:
+            self._savepoint_depth -= 1
+
+    async def _configure(self) -> None:
+        conn = self.conn
+        conn.row_factory = aiosqlite.Row
+        # busy_timeout first, so switching to WAL waits for another process instead of failing.
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+        mode = str(next(iter(rows))[0]).lower()
+        if mode != "wal" and self.path != MEMORY:
+            log.warning(
+                "SQLite refused WAL mode for %s (journal mode is %s); is it on a network file system?",
+                self.path,
+                mode,
+            )
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def _migrate(self, migrations: list[Migration]) -> None:
+        current = await self.schema_version()
+        latest = migrations[-1].version if migrations else 0
+        if current > latest:
+            raise MigrationError(
+                f"the database {self.path} has schema version {current}, but this version of the bot only "
+                f"knows up to {latest}; run a newer bot or restore a backup made by this version"
+            )
+        for migration in migrations:
+            if migration.version > current:
+                await self._apply(migration)
+
+    async def _apply(self, migration: Migration) -> None:
+        conn = self.conn
+        async with self._write_lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process (the admin CLI beside the bot) may have applied it while we waited.
+                if await self.schema_version() >= migration.version:
+                    await conn.execute("COMMIT")
+                    return
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                # Not a bound parameter: PRAGMA does not accept them; the value is an int we parsed.
+                await conn.execute(f"PRAGMA user_version = {migration.version:d}")
+                await conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await conn.rollback()
+                raise MigrationError(
+                    f"migration {migration.name} failed and was rolled back ({exc}); "
+                    f"the database stays at schema version {migration.version - 1}"
+                ) from exc
+            except BaseException:
+                await conn.rollback()
+                raise
+        log.info(
+            "database %s migrated to schema version %d (%s)", self.path, migration.version, migration.name
+        )

@@ -1,0 +1,253 @@
+"""Database: opening, pragmas, numbered migrations, transactions — all on real SQLite files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.storage.db import (
+    BUSY_TIMEOUT_MS,
+    MIGRATIONS_DIR,
+    Database,
+    DatabaseError,
+    MigrationError,
+    load_migrations,
+    split_statements,
+)
+
+SHIPPED = load_migrations()
+
+
+def _write(folder: Path, name: str, sql: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(sql, encoding="utf-8")
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _user_version(path: Path) -> int:
+    assert path.is_file()
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+async def _pragma(db: Database, name: str) -> object:
+    rows = list(await db.conn.execute_fetchall(f"PRAGMA {name}"))
+    return rows[0][0]
+
+
+# ------------------------------------------------------------------------------------------- shipped schema
+
+
+def test_shipped_migrations_are_numbered_from_one_without_gaps() -> None:
+    assert [migration.version for migration in SHIPPED] == list(range(1, len(SHIPPED) + 1))
+    assert SHIPPED[0].name == "0001_core.sql"
+    assert all(path.name[:4].isdigit() for path in MIGRATIONS_DIR.glob("*.sql"))
+
+
+async def test_open_creates_folder_and_migrates_an_empty_database(db_path: Path) -> None:
+    assert not db_path.parent.exists()
+    db = await Database.open(db_path)
+    try:
+        assert await db.schema_version() == len(SHIPPED)
+    finally:
+        await db.close()
+    assert _user_version(db_path) == len(SHIPPED)
+    assert {"guild_config", "event_route", "command_role", "user_link"} <= _tables(db_path)
+
+
+async def test_connection_settings(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        assert await _pragma(db, "journal_mode") == "wal"
+        assert await _pragma(db, "foreign_keys") == 1
+        assert await _pragma(db, "synchronous") == 1  # NORMAL
+        assert await _pragma(db, "busy_timeout") == BUSY_TIMEOUT_MS
+
+
+async def test_reopening_is_idempotent_and_keeps_data(db_path: Path) -> None:
+    async with await Database.open(db_path) as db, db.transaction() as conn:
+        await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+    for _ in range(2):
+        async with await Database.open(db_path) as db:
+            assert await db.schema_version() == len(SHIPPED)
+            rows = list(await db.conn.execute_fetchall("SELECT guild_id FROM guild_config"))
+            assert [row[0] for row in rows] == [1]
+
+
+async def test_async_with_closes_the_connection(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        assert db.is_open
+    assert not db.is_open
+    with pytest.raises(DatabaseError, match="closed"):
+        _ = db.conn
+    await db.close()  # a second close is harmless
+
+
+async def test_unusable_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(DatabaseError, match="cannot create the database folder"):
+        await Database.open(blocker / "bot.sqlite3")
+
+
+async def test_two_processes_opening_a_new_file_at_once_both_succeed(db_path: Path) -> None:
+    # The bot and the admin CLI may start together; each migration re-checks the version under the write lock.
+    first, second = await asyncio.gather(Database.open(db_path), Database.open(db_path))
+    try:
+        assert await first.schema_version() == await second.schema_version() == len(SHIPPED)
+    finally:
+        await first.close()
+        await second.close()
+
+
+# ------------------------------------------------------------------------------------------- migration runner
+
+
+async def test_migrations_apply_in_order_each_building_on_the_last(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    _write(folder, "0002_add_colour.sql", "ALTER TABLE thing ADD COLUMN colour TEXT;")
+    _write(folder, "0001_thing.sql", "CREATE TABLE thing (id INTEGER PRIMARY KEY);")
+    path = tmp_path / "ordered.sqlite3"
+    async with await Database.open(path, migrations_dir=folder) as db:
+        assert await db.schema_version() == 2
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO thing (id, colour) VALUES (1, 'red')")
+
+    # A later release adds 0003: only it runs on the existing database.
+    _write(folder, "0003_more.sql", "ALTER TABLE thing ADD COLUMN size INTEGER;")
+    async with await Database.open(path, migrations_dir=folder) as db:
+        assert await db.schema_version() == 3
+        rows = list(await db.conn.execute_fetchall("SELECT id, colour, size FROM thing"))
+        assert [tuple(row) for row in rows] == [(1, "red", None)]
+
+
+async def test_failed_migration_rolls_back_and_keeps_the_version(tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    _write(folder, "0001_base.sql", "CREATE TABLE base (id INTEGER PRIMARY KEY);")
+    # The first statement succeeds, the second fails: the first must not survive either.
+    _write(
+        folder, "0002_broken.sql", "CREATE TABLE half (id INTEGER);\nINSERT INTO missing_table VALUES (1);"
+    )
+    path = tmp_path / "broken.sqlite3"
+    with pytest.raises(MigrationError, match=r"0002_broken\.sql.*stays at schema version 1"):
+        await Database.open(path, migrations_dir=folder)
+    assert _user_version(path) == 1
+    assert _tables(path) == {"base"}
+
+    _write(folder, "0002_broken.sql", "CREATE TABLE half (id INTEGER);")
+    async with await Database.open(path, migrations_dir=folder) as db:
+        assert await db.schema_version() == 2
+    assert _tables(path) == {"base", "half"}
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"0001_a.sql": "SELECT 1;", "0003_c.sql": "SELECT 1;"}, "expected migration 0002"),
+        ({"0002_b.sql": "SELECT 1;"}, "expected migration 0001"),
+        ({"0001_a.sql": "SELECT 1;", "0001_b.sql": "SELECT 1;"}, "expected migration 0002"),
+        ({"1_a.sql": "SELECT 1;"}, "NNNN_lower_case_name.sql"),
+        ({"0001_a.sql": "CREATE TABLE t (id INTEGER)"}, "unterminated"),
+    ],
+)
+def test_inconsistent_migration_files_are_rejected(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    for name, sql in files.items():
+        _write(tmp_path, name, sql)
+    with pytest.raises(MigrationError, match=message):
+        load_migrations(tmp_path)
+
+
+async def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(SHIPPED) + 5}")
+    with pytest.raises(MigrationError, match="newer bot"):
+        await Database.open(path)
+
+
+def test_split_statements_respects_strings_comments_and_triggers() -> None:
+    script = """
+    -- a comment; with a semicolon
+    CREATE TABLE t (note TEXT DEFAULT 'a;b');
+    /* block; comment */
+    CREATE TRIGGER t_ins AFTER INSERT ON t BEGIN
+        UPDATE t SET note = 'x;y' WHERE rowid = new.rowid;
+    END;
+    INSERT INTO t DEFAULT VALUES;
+    -- trailing comment
+    """
+    statements = split_statements(script)
+    assert len(statements) == 3
+    assert statements[0].endswith("DEFAULT 'a;b');")
+    assert statements[1].startswith("/* block; comment */\n    CREATE TRIGGER")
+    assert statements[1].endswith("END;")
+    assert statements[2] == "INSERT INTO t DEFAULT VALUES;"
+
+
+# ------------------------------------------------------------------------------------------- transactions
+
+
+async def test_transaction_commits_or_rolls_back(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
+                raise RuntimeError("boom")
+        rows = list(await db.conn.execute_fetchall("SELECT guild_id FROM guild_config"))
+        assert [row[0] for row in rows] == [1]
+
+
+async def test_nested_transaction_is_a_savepoint(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as inner:
+                    await inner.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
+                    raise RuntimeError("inner fails")
+            async with db.transaction() as inner:
+                await inner.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (3, 'now')")
+        rows = list(await db.conn.execute_fetchall("SELECT guild_id FROM guild_config ORDER BY guild_id"))
+        assert [row[0] for row in rows] == [1, 3]
+
+
+async def test_concurrent_transactions_do_not_share_a_rollback(db_path: Path) -> None:
+    """Task B's write must not land inside task A's open transaction and vanish with A's rollback."""
+    async with await Database.open(db_path) as db:
+        a_has_written = asyncio.Event()
+        release_a = asyncio.Event()
+
+        async def task_a() -> None:
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'a')")
+                    a_has_written.set()
+                    await release_a.wait()
+                    raise RuntimeError("A gives up")
+
+        async def task_b() -> None:
+            await a_has_written.wait()
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'b')")
+
+        a = asyncio.create_task(task_a())
+        b = asyncio.create_task(task_b())
+        await a_has_written.wait()
+        # Let B run up to its lock wait; it must not be able to finish while A holds the transaction.
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not b.done()
+        release_a.set()
+        await asyncio.gather(a, b)
+        rows = list(await db.conn.execute_fetchall("SELECT guild_id FROM guild_config"))
+        assert [row[0] for row in rows] == [2]
