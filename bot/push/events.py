@@ -1,0 +1,1003 @@
+"""Pydantic models for every Sonoran CAD push event, and a parser that never raises.
+
+The contract (``push-events.yaml``) is loose in known places: docs and official parsers disagree on
+arrays vs objects, scalar vs list IDs, legacy field and type names, and where some fields live. The
+models below accept every documented and observed variant and normalise them to one shape, so nothing
+downstream has to care. Field names are snake_case; the CAD's camelCase names are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from bot.formatting.text import repair_surrogates
+
+log = logging.getLogger(__name__)
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+# Deeper nesting than any real payload has; beyond it the value is dropped instead of recursed into.
+_MAX_DEPTH = 32
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1", "y", "t"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Lenient scalar coercion. Each function accepts anything and returns a clean value or a neutral one.
+
+
+def coerce_int(value: object) -> int | None:
+    """An int from an int, an integral float or a numeric string; None for anything else or out of int64."""
+    if isinstance(value, bool):
+        return None
+    result: int
+    if isinstance(value, int):
+        result = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
+        result = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 40:
+            return None
+        try:
+            result = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            if not math.isfinite(number) or not number.is_integer():
+                return None
+            result = int(number)
+    else:
+        return None
+    return result if _INT64_MIN <= result <= _INT64_MAX else None
+
+
+def coerce_float(value: object) -> float | None:
+    """A finite float from a number or numeric string; None otherwise (NaN would break JSON)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and 0 < len(value.strip()) <= 64:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def coerce_bool(value: object) -> bool:
+    """Truthiness as the CAD means it: true/1/"true"/"yes" are on; missing, null and anything odd are off."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0 and not (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE_WORDS
+    return False
+
+
+def coerce_optional_bool(value: object) -> bool | None:
+    return None if value is None or value == "" else coerce_bool(value)
+
+
+def coerce_text(value: object) -> str:
+    """A string from text or a scalar; lists of scalars are joined; objects and null become ""."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return repair_surrogates(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if value.is_integer() else str(value)
+    if isinstance(value, list | tuple):
+        parts = (coerce_text(item) for item in value if not isinstance(item, Mapping | list | tuple))
+        return ", ".join(part for part in parts if part.strip())
+    return ""
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def coerce_int_list(value: object) -> list[int]:
+    """Integers from a list or a lone scalar, unparseable items dropped, duplicates removed (order kept)."""
+    seen: dict[int, None] = {}
+    for item in _as_list(value):
+        number = coerce_int(item)
+        if number is not None:
+            seen.setdefault(number, None)
+    return list(seen)
+
+
+def coerce_text_list(value: object) -> list[str]:
+    """Non-blank strings from a list or a lone scalar."""
+    texts = (coerce_text(item) for item in _as_list(value) if not isinstance(item, Mapping | list | tuple))
+    return [text for text in texts if text.strip()]
+
+
+def coerce_mapping(value: object) -> dict[str, Any]:
+    """A plain dict from a mapping or a pydantic model (e.g. a ``bot.cad`` model); {} for anything else."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, Mapping):
+        return {str(key): item for key, item in value.items()}
+    return {}
+
+
+def _object_or_empty(value: object) -> Any:
+    """Our own nested model as is, any other object as a dict, and anything else as an empty object."""
+    return value if isinstance(value, CadModel) else coerce_mapping(value)
+
+
+def coerce_object_list(value: object) -> list[Any]:
+    """Only the object elements of a list (or a lone object); anything else is noise and is dropped."""
+    return [_object_or_empty(item) for item in _as_list(value) if isinstance(item, Mapping | BaseModel)]
+
+
+def _require_int(value: object) -> int:
+    number = coerce_int(value)
+    if number is None:
+        raise ValueError("expected an integer ID")
+    return number
+
+
+def _require_text(value: object) -> str:
+    text = coerce_text(value)
+    if not text.strip():
+        raise ValueError("expected a non-empty string")
+    return text
+
+
+ReqInt = Annotated[int, BeforeValidator(_require_int)]
+OptInt = Annotated[int | None, BeforeValidator(coerce_int)]
+OptFloat = Annotated[float | None, BeforeValidator(coerce_float)]
+Flag = Annotated[bool, BeforeValidator(coerce_bool)]
+OptFlag = Annotated[bool | None, BeforeValidator(coerce_optional_bool)]
+Text = Annotated[str, BeforeValidator(coerce_text)]
+ReqText = Annotated[str, BeforeValidator(_require_text)]
+IntList = Annotated[list[int], BeforeValidator(coerce_int_list)]
+TextList = Annotated[list[str], BeforeValidator(coerce_text_list)]
+Meta = Annotated[dict[str, Any], BeforeValidator(coerce_mapping)]
+
+
+def _first_present(payload: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if payload.get(key) not in (None, ""):
+            return payload[key]
+    return None
+
+
+def _merged_ids(payload: Mapping[str, Any], *keys: str) -> list[Any]:
+    """Values of several single/list ID fields (e.g. legacy ``identId`` beside ``identIds``) in one list."""
+    merged: list[Any] = []
+    for key in keys:
+        merged.extend(_as_list(payload.get(key)))
+    return merged
+
+
+def sanitise_json(value: object, depth: int = 0) -> Any:
+    """A copy of decoded JSON with every string surrogate-repaired and absurd nesting cut off."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(value, str):
+        return repair_surrogates(value)
+    if isinstance(value, Mapping):
+        return {repair_surrogates(str(key)): sanitise_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [sanitise_json(item, depth + 1) for item in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared objects
+
+
+class CadModel(BaseModel):
+    """Base for CAD payload models: camelCase in, snake_case attributes, unknown members ignored."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+
+class DispatchNote(CadModel):
+    """One note on a dispatch call. A bare string is read as the note's content."""
+
+    time: Text = ""
+    label: Text = ""
+    type: Text = "text"
+    content: Text = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_bare_text(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return {"content": value}
+        return value
+
+
+def _coerce_notes(value: object) -> list[Any]:
+    # Push docs send "" for "no notes", other pages an array; a single note may come bare.
+    notes: list[Any] = []
+    for item in _as_list(value):
+        if isinstance(item, Mapping | BaseModel):
+            notes.append(_object_or_empty(item))
+        elif isinstance(item, str) and item.strip():
+            notes.append(item)
+    return notes
+
+
+Notes = Annotated[list[DispatchNote], BeforeValidator(_coerce_notes)]
+
+
+class UnitData(CadModel):
+    """The ``unit.data`` block: who the unit is. API IDs from ``apiIds[]`` and ``apiId1``/``apiId2`` merge."""
+
+    api_ids: TextList = []
+    community_user_id: Text = ""
+    unit_num: Text = ""
+    name: Text = ""
+    district: Text = ""
+    department: Text = ""
+    subdivision: Text = ""
+    rank: Text = ""
+    group: Text = ""
+    page: OptInt = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_api_ids(cls, value: Any) -> Any:
+        if isinstance(value, CadModel) or not isinstance(value, Mapping):
+            return _object_or_empty(value)
+        payload = dict(value)
+        merged = coerce_text_list(_merged_ids(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
+        payload["apiIds"] = list(dict.fromkeys(merged))
+        payload.pop("api_ids", None)
+        return payload
+
+
+def _units(value: object) -> list[Any]:
+    # A unit without a usable ID cannot be named or tracked; drop it rather than reject the event.
+    units = []
+    for item in coerce_object_list(value):
+        if isinstance(item, UnitPayload) or coerce_int(_first_present(item, "id", "identId")) is not None:
+            units.append(item)
+    return units
+
+
+class UnitPayload(CadModel):
+    """A unit (identifier) as pushed by login, status and update events."""
+
+    id: ReqInt
+    acc_id: Text = ""
+    status: OptInt = None
+    is_panic: Flag = False
+    location: Text = ""
+    aop: Text = ""
+    data: UnitData = UnitData()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = dict(value)
+        if payload.get("id") in (None, ""):
+            payload["id"] = payload.get("identId")
+        payload["data"] = _object_or_empty(payload.get("data"))
+        return payload
+
+    @property
+    def display_name(self) -> str:
+        """Unit number and name, whichever are known, e.g. "1A-12 Jordan Reyes" (may be empty)."""
+        return " ".join(part.strip() for part in (self.data.unit_num, self.data.name) if part.strip())
+
+
+UnitList = Annotated[list[UnitPayload], BeforeValidator(_units)]
+
+
+class DispatchPayload(CadModel):
+    """A dispatch call as pushed by the new/edit events (also accepts an API ``DispatchCall`` dump)."""
+
+    call_id: ReqInt
+    origin: OptInt = None
+    status: OptInt = None
+    priority: OptInt = None
+    block: Text = ""
+    address: Text = ""
+    postal: Text = ""
+    title: Text = ""
+    code: Text = ""
+    description: Text = ""
+    notes: Notes = []
+    idents: IntList = []
+    primary: OptInt = None
+    track_primary: OptFlag = None
+    meta_data: Meta = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = dict(value)
+        if payload.get("callId") in (None, "") and payload.get("call_id") in (None, ""):
+            payload["callId"] = payload.get("id")
+        primary = coerce_int(payload.get("primary"))
+        # 0 is how an unset primary unit is written; no identifier has ID 0.
+        payload["primary"] = primary if primary and primary > 0 else None
+        return payload
+
+
+class Emergency911Call(CadModel):
+    """The ``call`` block of ``EVENT_911``. ``emergency`` is read as ``isEmergency`` (dispatchnotify does)."""
+
+    call_id: ReqInt
+    is_emergency: Flag = False
+    caller: Text = ""
+    location: Text = ""
+    description: Text = ""
+    meta_data: Meta = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = dict(value)
+        if payload.get("isEmergency") is None and payload.get("is_emergency") is None:
+            payload["isEmergency"] = payload.get("emergency")
+        return payload
+
+
+class RecordField(CadModel):
+    type: Text = ""
+    label: Text = ""
+    value: Text = ""
+    uid: Text = ""
+
+
+class RecordSection(CadModel):
+    category: OptInt = None
+    label: Text = ""
+    fields: Annotated[list[RecordField], BeforeValidator(coerce_object_list)] = []
+
+
+class CustomRecord(CadModel):
+    """A CAD record (warrant, BOLO, report...): typed header plus labelled sections of fields."""
+
+    record_type_id: OptInt = None
+    id: OptInt = None
+    sync_id: Text = ""
+    name: Text = ""
+    type: OptInt = None
+    sections: Annotated[list[RecordSection], BeforeValidator(coerce_object_list)] = []
+
+
+class SignData(CadModel):
+    ids: IntList = []
+    text1: Text = ""
+    text2: Text = ""
+    text3: Text = ""
+
+
+class ToneTarget(CadModel):
+    """Who a tone was played to: ``type`` is the tone_target_type enum, ``value`` the target (ID or name)."""
+
+    type: OptInt = None
+    value: Text = ""
+    label: Text = ""
+
+
+class CalloutLocation(CadModel):
+    x: OptFloat = None
+    y: OptFloat = None
+    z: OptFloat = None
+
+
+class Callout(CadModel):
+    """An ERS callout. FiveM's ERS module reads ``callout.data.CalloutLocations``; both shapes merge here."""
+
+    callout_locations: Annotated[list[CalloutLocation], BeforeValidator(coerce_object_list)] = []
+    ped_weapon_data: TextList = []
+    ped_action_on_no_action_found: Text = ""
+    ped_chance_to_flee_from_player: OptInt = None
+    ped_chance_to_obtain_weapons: OptInt = None
+    ped_chance_to_attack_player: OptInt = None
+    ped_chance_to_surrender: OptInt = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_nested_data(cls, value: Any) -> Any:
+        if isinstance(value, CadModel) or not isinstance(value, Mapping):
+            return _object_or_empty(value)
+        payload = dict(value)
+        nested = payload.get("data")
+        if isinstance(nested, Mapping):
+            for key, item in nested.items():
+                key = str(key)
+                camel = key[:1].lower() + key[1:]
+                if payload.get(camel) in (None, "", []):
+                    payload[camel] = item
+        return payload
+
+
+class StationLocation(CadModel):
+    name: Text = ""
+    open: TextList = []
+    close: TextList = []
+
+
+# --------------------------------------------------------------------------------------------------
+# Events
+
+
+class PushEvent(CadModel):
+    """Base of every push event. ``event_type`` is the type as received (upper-cased)."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ()
+
+    event_type: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prepare(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = {str(key): item for key, item in value.items()}
+        payload.pop("eventType", None)
+        if not payload.get("event_type"):
+            payload["event_type"] = cls.EVENT_TYPES[0] if cls.EVENT_TYPES else ""
+        envelope = info.context.get("envelope") if isinstance(info.context, Mapping) else None
+        return cls._normalise(payload, envelope if isinstance(envelope, Mapping) else {})
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        """Rewrite legacy/variant shapes of this event's payload into the model's shape."""
+        return payload
+
+    @property
+    def canonical_type(self) -> str:
+        """The documented name of this event's type (legacy names map to it)."""
+        return self.EVENT_TYPES[0]
+
+
+def _wrap_if_flat(payload: dict[str, Any], key: str, *markers: str) -> None:
+    """Older shapes put an object's fields straight into ``data``; move them under ``key``."""
+    if not isinstance(payload.get(key), Mapping) and any(
+        payload.get(marker) is not None for marker in markers
+    ):
+        payload[key] = {name: item for name, item in payload.items() if name != "event_type"}
+
+
+class Emergency911Event(PushEvent):
+    """``EVENT_911``: a new 911 call. ``meta_data`` merges the copies beside and inside ``call``."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_911",)
+
+    call: Emergency911Call
+    caller_ids: TextList = []
+    community_user_id: Text = ""
+    meta_data: Meta = {}
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        _wrap_if_flat(payload, "call", "callId", "call_id", "caller", "location")
+        call = payload.get("call")
+        inner_meta = call.get("metaData") if isinstance(call, Mapping) else None
+        payload["metaData"] = {**coerce_mapping(payload.get("metaData")), **coerce_mapping(inner_meta)}
+        callers = coerce_text_list(_merged_ids(payload, "apiIds", "identities", "communityUserIds"))
+        payload["callerIds"] = list(dict.fromkeys(callers))
+        return payload
+
+    @property
+    def postal(self) -> str:
+        for key in ("postal", "Postal", "postalCode"):
+            text = coerce_text(self.meta_data.get(key))
+            if text.strip():
+                return text
+        return ""
+
+
+class Remove911Event(PushEvent):
+    """``EVENT_REMOVE_911``: 911 calls removed (legacy single ``callId`` accepted)."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_REMOVE_911",)
+
+    call_ids: IntList = []
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        return payload
+
+
+class UnitLoginEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_LOGIN",)
+
+    unit: UnitPayload
+    is_dispatch: Flag = False
+    self_dispatch: Flag = False
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        _wrap_if_flat(payload, "unit", "id", "identId")
+        return payload
+
+
+class UnitLogoutEvent(PushEvent):
+    """``EVENT_UNIT_LOGOUT`` (the docs page calls it "Unit Logoff"; the type string is LOGOUT)."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_LOGOUT",)
+
+    ident_id: ReqInt
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        candidates = coerce_int_list(_merged_ids(payload, "identId", "identIds", "id"))
+        payload["identId"] = candidates[0] if candidates else None
+        return payload
+
+
+class UnitStatusEvent(PushEvent):
+    """``EVENT_UNIT_STATUS``: ``{identIds, status}`` or the websocket/FiveM ``{units: [...]}`` shape."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_STATUS",)
+
+    ident_ids: IntList = []
+    status: OptInt = None
+    units: UnitList = []
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        ids = _merged_ids(payload, "identIds", "identId")
+        if not coerce_int_list(ids):
+            ids = [_first_present(unit, "id", "identId") for unit in _units(payload.get("units"))]
+        payload["identIds"] = ids
+        return payload
+
+    def unit_statuses(self) -> list[tuple[int, int | None]]:
+        """(identifier ID, new status) for every unit in the event, whichever shape it came in."""
+        if self.units:
+            return [(unit.id, unit.status if unit.status is not None else self.status) for unit in self.units]
+        return [(ident, self.status) for ident in self.ident_ids]
+
+
+class UnitPanicEvent(PushEvent):
+    """``EVENT_UNIT_PANIC``: panic toggled in the CAD. A missing ``isPanic`` reads as a panic (safe side)."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_PANIC",)
+
+    ident_ids: IntList = []
+    is_panic: Flag = True
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        if payload.get("isPanic") is None and payload.get("is_panic") is None:
+            payload.pop("isPanic", None)
+        return payload
+
+
+def _group_ident_ids(payload: dict[str, Any], envelope: Mapping[str, Any]) -> list[Any]:
+    ids = _merged_ids(payload, "identId", "identIds")
+    if not coerce_int_list(ids):
+        # FiveM reads these from the envelope's top level, not from data; accept them there too.
+        ids = _merged_ids(envelope, "identId", "identIds")
+    return ids
+
+
+class UnitGroupAddEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_GROUP_ADD",)
+
+    ident_ids: IntList = []
+    group_name: Text = ""
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["identIds"] = _group_ident_ids(payload, envelope)
+        return payload
+
+
+class UnitGroupRemoveEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_GROUP_REMOVE",)
+
+    ident_ids: IntList = []
+    group_name: Text = ""
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["identIds"] = _group_ident_ids(payload, envelope)
+        return payload
+
+
+class UnitGroupRenameEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_GROUP_CHANGE_NAME",)
+
+    ident_ids: IntList = []
+    old_name: Text = ""
+    new_name: Text = ""
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        return payload
+
+
+class _DispatchCallEvent(PushEvent):
+    event_origin_ident: OptInt = None
+    dispatch: DispatchPayload
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        _wrap_if_flat(payload, "dispatch", "callId", "call_id")
+        return payload
+
+
+class DispatchNewEvent(_DispatchCallEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_NEW",)
+
+
+class DispatchEditEvent(_DispatchCallEvent):
+    """``EVENT_DISPATCH_EDIT``: the full call after the edit."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_EDIT",)
+
+
+class DispatchClosedEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_CLOSED",)
+
+    event_origin_ident: OptInt = None
+    call_ids: IntList = []
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        return payload
+
+
+class DispatchNoteEvent(PushEvent):
+    """``EVENT_DISPATCH_NOTE``: ``note`` may be a note object or a bare string."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_NOTE",)
+
+    call_id: ReqInt
+    note: DispatchNote = DispatchNote()
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        note = payload.get("note")
+        if not isinstance(note, Mapping | str | int | float) or isinstance(note, bool):
+            payload.pop("note", None)
+        return payload
+
+
+class _UnitAttachmentEvent(PushEvent):
+    event_origin_ident: OptInt = None
+    call_id: ReqInt
+    idents: IntList = []
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["idents"] = _merged_ids(payload, "idents", "ident", "identIds", "identId")
+        return payload
+
+
+class DispatchUnitAttachEvent(_UnitAttachmentEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_UNIT_ATTACH", "EVENT_UNIT_ATTACH")
+
+
+class DispatchUnitDetachEvent(_UnitAttachmentEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_DISPATCH_UNIT_DETACH", "EVENT_UNIT_DETACH")
+
+
+class DispatchBodycamEvent(PushEvent):
+    """A unit's bodycam toggled. It names no call: it applies to whichever calls the unit is on."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = (
+        "EVENT_DISPATCH_TOGGLE_BODYCAM",
+        "EVENT_TOGGLE_BODYCAM",
+        "TOGGLE_BODYCAM",
+    )
+
+    ident: ReqInt
+    state: Flag = False
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        candidates = coerce_int_list(_merged_ids(payload, "ident", "identId", "idents", "identIds"))
+        payload["ident"] = candidates[0] if candidates else None
+        return payload
+
+
+class _RecordEvent(PushEvent):
+    record: CustomRecord
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        _wrap_if_flat(payload, "record", "id", "recordTypeId", "sections")
+        return payload
+
+
+class RecordAddEvent(_RecordEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_RECORD_ADD",)
+
+
+class RecordEditEvent(_RecordEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_RECORD_EDIT",)
+
+
+class RecordRemoveEvent(_RecordEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_RECORD_REMOVE",)
+
+
+class StreetSignUpdatedEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_STREETSIGN_UPDATED",)
+
+    sign_data: SignData = SignData()
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        _wrap_if_flat(payload, "signData", "ids", "text1")
+        payload["signData"] = _object_or_empty(payload.get("signData"))
+        return payload
+
+
+class ToneEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_TONE",)
+
+    url: Text = ""
+    play_tones_to: Annotated[list[ToneTarget], BeforeValidator(coerce_object_list)] = []
+
+
+class CharacterSelectedEvent(PushEvent):
+    """``EVENT_CHAR_SELECTED``: ``id`` is a record ID or a DB-sync key, so it is kept as text."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_CHAR_SELECTED",)
+
+    acc_id: Text = ""
+    id: Text = ""
+
+
+class NewCalloutEvent(PushEvent):
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_NEW_CALLOUT",)
+
+    callout: Callout = Callout()
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["callout"] = _object_or_empty(payload.get("callout"))
+        return payload
+
+
+class StationAlertEvent(PushEvent):
+    """``EVENT_STATION_ALERT``: ``message`` is TTS text or base64 audio (see :attr:`message_is_audio`)."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_STATION_ALERT",)
+
+    locations: Annotated[list[StationLocation], BeforeValidator(coerce_object_list)] = []
+    message: Text = ""
+    colors: TextList = []
+    tone: Text = ""
+
+    @property
+    def message_is_audio(self) -> bool:
+        message = self.message.strip()
+        if message.startswith("data:audio"):
+            return True
+        # Spoken text has spaces; a long unbroken base64 run is an audio clip.
+        return len(message) > 200 and " " not in message
+
+
+class PagerEvent(PushEvent):
+    """``EVENT_PAGER_REBORN``: an Inferno pager page."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_PAGER_REBORN",)
+
+    addresses: TextList = []
+    ident_ids: IntList = []
+    nature: Text = ""
+    body: Text = ""
+
+
+class CommunityLinkVerifiedEvent(PushEvent):
+    """Sent after the v2 community-link flow. FiveM rejects it without ``communityUserId``; so do we."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_COMMUNITY_LINK_VERIFIED",)
+
+    community_user_id: ReqText
+    account_uuid: Text = ""
+
+
+class UnitUpdateEvent(PushEvent):
+    """Undocumented ``EVENT_UNIT_UPDATE`` (FiveM core handles it): full unit objects."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_UPDATE",)
+
+    units: UnitList = []
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        if "units" not in payload and coerce_int(_first_present(payload, "id", "identId")) is not None:
+            payload["units"] = [dict(payload)]
+        return payload
+
+
+class PrintRecordEvent(PushEvent):
+    """Undocumented ``EVENT_PRINT_RECORD`` (FiveM recordPrinter): a unit printed a record to PDF."""
+
+    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_PRINT_RECORD",)
+
+    ident_id: OptInt = None
+    url: Text = ""
+
+
+EVENT_CLASSES: tuple[type[PushEvent], ...] = (
+    Emergency911Event,
+    Remove911Event,
+    UnitLoginEvent,
+    UnitLogoutEvent,
+    UnitStatusEvent,
+    UnitPanicEvent,
+    UnitGroupAddEvent,
+    UnitGroupRemoveEvent,
+    UnitGroupRenameEvent,
+    DispatchNewEvent,
+    DispatchEditEvent,
+    DispatchClosedEvent,
+    DispatchNoteEvent,
+    DispatchUnitAttachEvent,
+    DispatchUnitDetachEvent,
+    DispatchBodycamEvent,
+    RecordAddEvent,
+    RecordEditEvent,
+    RecordRemoveEvent,
+    StreetSignUpdatedEvent,
+    ToneEvent,
+    CharacterSelectedEvent,
+    NewCalloutEvent,
+    StationAlertEvent,
+    PagerEvent,
+    CommunityLinkVerifiedEvent,
+    UnitUpdateEvent,
+    PrintRecordEvent,
+)
+
+EVENT_MODELS: Mapping[str, type[PushEvent]] = {
+    type_name: event_class for event_class in EVENT_CLASSES for type_name in event_class.EVENT_TYPES
+}
+"""Every recognised type string (documented, undocumented and legacy names) to its model."""
+
+IGNORED_EVENT_TYPES: frozenset[str] = frozenset({"GET_LOGS"})
+"""Recognised types that carry nothing for a bot (GET_LOGS asks a game server for its logs)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Parser
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidElement:
+    """One payload element that could not be read even leniently. ``reason`` never quotes the input."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutcome:
+    """What one push envelope turned into. ``events`` holds one model per payload element."""
+
+    event_type: str
+    events: tuple[PushEvent, ...] = ()
+    unknown: bool = False
+    ignored: bool = False
+    invalid: tuple[InvalidElement, ...] = field(default=())
+
+    @property
+    def invalid_count(self) -> int:
+        return len(self.invalid)
+
+
+def _short_reason(error: ValidationError) -> str:
+    parts = []
+    for detail in error.errors(include_url=False, include_input=False, include_context=False)[:3]:
+        location = ".".join(str(part) for part in detail.get("loc", ())) or "payload"
+        parts.append(f"{location}: {detail.get('msg', 'invalid')}")
+    return "; ".join(parts)[:300]
+
+
+def _elements(data: object) -> Iterable[object] | None:
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, list | tuple):
+        return data
+    return None
+
+
+def _normalise_type(type_: object) -> str:
+    if not isinstance(type_, str):
+        return ""
+    return repair_surrogates(type_).strip().upper()[:100]
+
+
+def parse_event(type_: str, data: object, envelope: Mapping[str, object] | None = None) -> ParseOutcome:
+    """Turn one envelope's ``type`` and ``data`` into event models. Never raises.
+
+    ``data`` may be an object (one event) or an array (one event per element); anything else yields no
+    events. ``envelope`` is the whole body, used where a sender puts fields at the top level.
+    """
+    event_type = _normalise_type(type_)
+    try:
+        return _parse(event_type, data, envelope)
+    except Exception:  # the contract is "never raises": a parser bug must not drop the whole batch
+        log.exception("push event parser failed on a %s payload", event_type or "untyped")
+        return ParseOutcome(event_type, invalid=(InvalidElement(0, "internal parser error"),))
+
+
+def _parse(event_type: str, data: object, envelope: Mapping[str, object] | None) -> ParseOutcome:
+    if event_type in IGNORED_EVENT_TYPES:
+        return ParseOutcome(event_type, ignored=True)
+    model = EVENT_MODELS.get(event_type)
+    if model is None:
+        return ParseOutcome(event_type, unknown=True)
+    if data is None:
+        return ParseOutcome(event_type)
+    elements = _elements(data)
+    if elements is None:
+        reason = f"data is {type(data).__name__}, expected an object or an array"
+        return ParseOutcome(event_type, invalid=(InvalidElement(0, reason),))
+    context = {"envelope": sanitise_json(envelope) if isinstance(envelope, Mapping) else {}}
+    events: list[PushEvent] = []
+    invalid: list[InvalidElement] = []
+    for index, element in enumerate(elements):
+        if not isinstance(element, Mapping):
+            invalid.append(InvalidElement(index, f"element is {type(element).__name__}, expected an object"))
+            continue
+        payload = sanitise_json(element)
+        payload["event_type"] = event_type
+        try:
+            events.append(model.model_validate(payload, context=context))
+        except ValidationError as error:
+            invalid.append(InvalidElement(index, _short_reason(error)))
+    return ParseOutcome(event_type, events=tuple(events), invalid=tuple(invalid))
+
+
+def event_class_for(type_: str) -> type[PushEvent] | None:
+    """The model for a type string (case-insensitive, legacy names included), or None if unknown."""
+    return EVENT_MODELS.get(_normalise_type(type_))
