@@ -1,0 +1,121 @@
+"""The live call cards: one message per call, re-rendered from its stored state after every change."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from bot.formatting.context import CALL_ORIGIN_LABELS, Colour, FormatContext
+from bot.formatting.events import call_title, embed, field, listing, location_text, note_line, priority_text
+from bot.formatting.limits import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, EmbedDict, clamp_embed, embed_size
+from bot.formatting.text import discord_len, neutralise, truncate
+from bot.push.cards import CardNote, DispatchCardState, Emergency911CardState
+
+# The call's own description is capped on the card so the notes below it keep room.
+_CARD_DESCRIPTION_LIMIT = 1500
+_NOTE_CONTENT_LIMIT = 400
+_NOTES_HEADING = "\n\n**Notes**\n"
+# Room kept for the "(N earlier notes)" line and rounding, so the total never crosses a limit.
+_NOTES_SLACK = 40
+
+
+def _status_word(state: DispatchCardState) -> str:
+    if state.closed:
+        return "CLOSED ✅"
+    if state.status == 0:
+        return "PENDING"
+    return "ACTIVE"
+
+
+def _card_timestamp(state: DispatchCardState | Emergency911CardState, ctx: FormatContext) -> str:
+    if state.updated_at is None:
+        return ctx.timestamp
+    moment = state.updated_at if state.updated_at.tzinfo is not None else state.updated_at.replace(tzinfo=UTC)
+    return moment.isoformat()
+
+
+def _unit_lines(state: DispatchCardState, ctx: FormatContext) -> list[str]:
+    lines = []
+    bodycams = set(state.bodycam)
+    for ident in state.attached:
+        marks = (" ★" if ident == state.primary else "") + (" 📹" if ident in bodycams else "")
+        lines.append(ctx.unit_label(ident) + marks)
+    return lines
+
+
+def _notes_block(notes: tuple[CardNote, ...], earlier: int, budget: int) -> str:
+    """The newest notes that fit in ``budget`` (oldest dropped first), newest last."""
+    lines = [note_line(note.time, note.label, note.content, _NOTE_CONTENT_LIMIT) for note in notes]
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        cost = discord_len(line) + 1
+        if used + cost > budget:
+            break
+        kept.insert(0, line)
+        used += cost
+    hidden = earlier + len(lines) - len(kept)
+    if hidden:
+        kept.insert(0, f"*({hidden} earlier note{'s' if hidden != 1 else ''})*")
+    return "\n".join(kept)
+
+
+def render_dispatch_card(state: DispatchCardState, ctx: FormatContext) -> EmbedDict:
+    """The live message for a dispatch call: status line, details, units (★ primary, 📹 bodycam), notes."""
+    status_line = " · ".join(
+        part for part in (f"**{_status_word(state)}**", priority_text(state.priority)) if part
+    )
+    description = truncate(neutralise(state.description), _CARD_DESCRIPTION_LIMIT)
+    head = status_line + (f"\n{description}" if description.strip() else "")
+    units = _unit_lines(state, ctx)
+    code = neutralise(state.code).strip()
+    card = embed(
+        ctx,
+        call_title(state.call_id, state.title, state.code, "📟 Call #{id}"),
+        Colour.GREY if state.closed else Colour.for_priority(state.priority),
+        head,
+        [
+            field("Code", code if code and code != neutralise(state.title).strip() else None),
+            field("Location", location_text(state.address, state.block)),
+            field("Postal", neutralise(state.postal)),
+            field("Origin", CALL_ORIGIN_LABELS.get(state.origin) if state.origin is not None else None),
+            field("Units", listing(units) if units else "None attached", inline=False),
+        ],
+    )
+    card["timestamp"] = _card_timestamp(state, ctx)
+    if state.notes or state.earlier_notes:
+        card = clamp_embed(card)
+        used_elsewhere = embed_size(card) - discord_len(card.get("description", ""))
+        room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - used_elsewhere) - discord_len(head)
+        budget = room - discord_len(_NOTES_HEADING) - _NOTES_SLACK
+        if budget > 0:
+            card["description"] = (
+                head + _NOTES_HEADING + _notes_block(state.notes, state.earlier_notes, budget)
+            )
+    return clamp_embed(card)
+
+
+def render_911_card(state: Emergency911CardState, ctx: FormatContext) -> EmbedDict:
+    """The live message for a 911 call: ACTIVE or REMOVED, caller, location, postal, description."""
+    if state.is_emergency:
+        title, colour = f"🚨 911 #{state.call_id} — EMERGENCY", Colour.RED
+    else:
+        title, colour = f"📞 911 #{state.call_id} — Civil", Colour.AMBER
+    if state.removed:
+        colour = Colour.GREY
+    description = neutralise(state.description)
+    head = f"**{'REMOVED' if state.removed else 'ACTIVE'}**" + (
+        f"\n{description}" if description.strip() else ""
+    )
+    card = embed(
+        ctx,
+        title,
+        colour,
+        head,
+        [
+            field("Caller", neutralise(state.caller)),
+            field("Location", neutralise(state.location)),
+            field("Postal", neutralise(state.postal)),
+        ],
+    )
+    card["timestamp"] = _card_timestamp(state, ctx)
+    return clamp_embed(card)

@@ -1,0 +1,325 @@
+"""Pure reducers for the live call cards: one Discord message per call, edited as the call changes.
+
+A card's state is a frozen pydantic model holding the raw CAD text (neutralised only when rendered), so
+it can be stored as JSON and rebuilt after a restart. Reducers never mutate: they return a new state,
+the same state when the event does not concern it, or None when there is nothing to show.
+
+Push events describe changes made in the CAD; changes made through the API are not pushed back, so the
+``with_*`` helpers let the command layer apply its own actions to a card in the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.push import events as ev
+
+CLOSED_STATUS = 2
+# Notes kept in a stored card; older ones are only counted. Rendering shows fewer still.
+MAX_STORED_NOTES = 50
+
+
+class CardKind(StrEnum):
+    DISPATCH = "dispatch"
+    EMERGENCY_911 = "911"
+
+
+CardKey = tuple[CardKind, int]
+
+
+class _CardModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CardNote(_CardModel):
+    time: str = ""
+    label: str = ""
+    content: str = ""
+    type: str = "text"
+
+
+class DispatchCardState(_CardModel):
+    """Everything the live dispatch card shows. ``attached`` keeps attach order; ``bodycam`` lists units with
+    their bodycam on (tracked even before they attach, so the indicator is right when they do)."""
+
+    KIND: ClassVar[CardKind] = CardKind.DISPATCH
+
+    call_id: int
+    title: str = ""
+    code: str = ""
+    priority: int | None = None
+    origin: int | None = None
+    status: int | None = None
+    address: str = ""
+    postal: str = ""
+    block: str = ""
+    description: str = ""
+    notes: tuple[CardNote, ...] = ()
+    earlier_notes: int = 0
+    attached: tuple[int, ...] = ()
+    primary: int | None = None
+    bodycam: tuple[int, ...] = ()
+    closed: bool = False
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> CardKey:
+        return (CardKind.DISPATCH, self.call_id)
+
+    @property
+    def total_notes(self) -> int:
+        return self.earlier_notes + len(self.notes)
+
+
+class Emergency911CardState(_CardModel):
+    """Everything the live 911 card shows."""
+
+    KIND: ClassVar[CardKind] = CardKind.EMERGENCY_911
+
+    call_id: int
+    is_emergency: bool = False
+    caller: str = ""
+    location: str = ""
+    description: str = ""
+    postal: str = ""
+    metadata: dict[str, str] = {}
+    removed: bool = False
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> CardKey:
+        return (CardKind.EMERGENCY_911, self.call_id)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+def _unique(idents: Iterable[int]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(idents))
+
+
+def _card_note(note: ev.DispatchNote) -> CardNote:
+    return CardNote(time=note.time, label=note.label, content=note.content, type=note.type)
+
+
+def _cap_notes(notes: tuple[CardNote, ...], earlier: int) -> tuple[tuple[CardNote, ...], int]:
+    if len(notes) <= MAX_STORED_NOTES:
+        return notes, earlier
+    dropped = len(notes) - MAX_STORED_NOTES
+    return notes[dropped:], earlier + dropped
+
+
+def _from_payload(
+    payload: ev.DispatchPayload, previous: DispatchCardState | None, now: datetime
+) -> DispatchCardState:
+    notes = tuple(_card_note(note) for note in payload.notes)
+    earlier = 0
+    if not notes and previous is not None:
+        # The push docs send notes as "" (i.e. not included); an empty list must not wipe known notes.
+        notes, earlier = previous.notes, previous.earlier_notes
+    notes, earlier = _cap_notes(notes, earlier)
+    attached = _unique(payload.idents)
+    primary = payload.primary
+    if primary is None and previous is not None and previous.primary in attached:
+        primary = previous.primary
+    closed = (
+        payload.status == CLOSED_STATUS if payload.status is not None else bool(previous and previous.closed)
+    )
+    return DispatchCardState(
+        call_id=payload.call_id,
+        title=payload.title,
+        code=payload.code,
+        priority=payload.priority,
+        origin=payload.origin,
+        status=payload.status,
+        address=payload.address,
+        postal=payload.postal,
+        block=payload.block,
+        description=payload.description,
+        notes=notes,
+        earlier_notes=earlier,
+        attached=attached,
+        primary=primary,
+        bodycam=previous.bodycam if previous is not None else (),
+        closed=closed,
+        updated_at=now,
+    )
+
+
+def apply_dispatch_event(
+    state: DispatchCardState | None, event: ev.PushEvent, now: datetime | None = None
+) -> DispatchCardState | None:
+    """The dispatch card after ``event``.
+
+    New/edit replace the call's fields (notes survive an edit that omits them). A note or an attach for a
+    call we have no card for starts a minimal card; a detach, close or bodycam toggle for one does not.
+    A bodycam event names no call: the caller applies it to every open card it wants to keep in sync.
+    """
+    moment = _now(now)
+    if isinstance(event, ev.DispatchNewEvent | ev.DispatchEditEvent):
+        if state is not None and state.call_id != event.dispatch.call_id:
+            return state
+        return _from_payload(event.dispatch, state, moment)
+    if isinstance(event, ev.DispatchNoteEvent):
+        if state is not None and state.call_id != event.call_id:
+            return state
+        base = state if state is not None else DispatchCardState(call_id=event.call_id)
+        note = event.note
+        return with_note(base, note.label, note.content, note.time, note_type=note.type, now=moment)
+    if isinstance(event, ev.DispatchUnitAttachEvent):
+        if state is not None and state.call_id != event.call_id:
+            return state
+        base = state if state is not None else DispatchCardState(call_id=event.call_id)
+        return with_units_attached(base, event.idents, now=moment)
+    if isinstance(event, ev.DispatchUnitDetachEvent):
+        if state is None or state.call_id != event.call_id:
+            return state
+        return with_units_detached(state, event.idents, now=moment)
+    if isinstance(event, ev.DispatchClosedEvent):
+        if state is None or state.call_id not in event.call_ids:
+            return state
+        return closed(state, now=moment)
+    if isinstance(event, ev.DispatchBodycamEvent):
+        if state is None:
+            return None
+        return with_bodycam(state, event.ident, event.state, now=moment)
+    return state
+
+
+def apply_911_event(
+    state: Emergency911CardState | None, event: ev.PushEvent, now: datetime | None = None
+) -> Emergency911CardState | None:
+    """The 911 card after ``event``: a new call (re)builds it; a removal marks it REMOVED."""
+    moment = _now(now)
+    if isinstance(event, ev.Emergency911Event):
+        if state is not None and state.call_id != event.call.call_id:
+            return state
+        metadata = {**event.meta_data, **event.call.meta_data}
+        return Emergency911CardState(
+            call_id=event.call.call_id,
+            is_emergency=event.call.is_emergency,
+            caller=event.call.caller,
+            location=event.call.location,
+            description=event.call.description,
+            postal=event.postal,
+            metadata=_flat_metadata(metadata),
+            removed=False,
+            updated_at=moment,
+        )
+    if isinstance(event, ev.Remove911Event):
+        if state is None or state.call_id not in event.call_ids:
+            return state
+        return removed_911(state, now=moment)
+    return state
+
+
+def _flat_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Scalar metadata as text (nested objects are integration plumbing, not something to show)."""
+    flat: dict[str, str] = {}
+    for key, value in metadata.items():
+        if isinstance(value, Mapping | list | tuple):
+            continue
+        text = ev.coerce_text(value)
+        if text.strip():
+            flat[str(key)] = text
+    return flat
+
+
+def card_key(event: ev.PushEvent) -> list[CardKey]:
+    """The cards ``event`` updates. Closed/remove events may name several; bodycam names none (see above)."""
+    if isinstance(event, ev.Emergency911Event):
+        return [(CardKind.EMERGENCY_911, event.call.call_id)]
+    if isinstance(event, ev.Remove911Event):
+        return [(CardKind.EMERGENCY_911, call_id) for call_id in event.call_ids]
+    if isinstance(event, ev.DispatchNewEvent | ev.DispatchEditEvent):
+        return [(CardKind.DISPATCH, event.dispatch.call_id)]
+    if isinstance(event, ev.DispatchNoteEvent | ev.DispatchUnitAttachEvent | ev.DispatchUnitDetachEvent):
+        return [(CardKind.DISPATCH, event.call_id)]
+    if isinstance(event, ev.DispatchClosedEvent):
+        return [(CardKind.DISPATCH, call_id) for call_id in event.call_ids]
+    return []
+
+
+def is_card_event(event: ev.PushEvent) -> bool:
+    """True for events that change a live card (including bodycam, which has no key of its own)."""
+    return bool(card_key(event)) or isinstance(event, ev.DispatchBodycamEvent)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers for changes made through the API (no push event comes back for those).
+
+
+def dispatch_state_from_call(call: object, now: datetime | None = None) -> DispatchCardState:
+    """A card for a call fetched or created through the API (a ``bot.cad`` DispatchCall, a push
+    ``DispatchPayload`` or a plain mapping; camelCase or snake_case fields).
+
+    Raises ``pydantic.ValidationError`` when the object has no usable call ID.
+    """
+    if isinstance(call, ev.DispatchPayload):
+        payload = call
+    else:
+        raw = ev.coerce_mapping(call) if not isinstance(call, Mapping) else dict(call)
+        payload = ev.DispatchPayload.model_validate(ev.sanitise_json(raw))
+    return _from_payload(payload, None, _now(now))
+
+
+def with_note(
+    state: DispatchCardState,
+    label: str,
+    content: str,
+    time: str,
+    *,
+    note_type: str = "text",
+    now: datetime | None = None,
+) -> DispatchCardState:
+    """``state`` with one more note at the end (the oldest stored note is dropped past the cap)."""
+    note = CardNote(time=time, label=label, content=content, type=note_type)
+    notes, earlier = _cap_notes((*state.notes, note), state.earlier_notes)
+    return state.model_copy(update={"notes": notes, "earlier_notes": earlier, "updated_at": _now(now)})
+
+
+def with_units_attached(
+    state: DispatchCardState, idents: Iterable[int], *, now: datetime | None = None
+) -> DispatchCardState:
+    """``state`` with ``idents`` attached after the units already there (no duplicates)."""
+    attached = _unique((*state.attached, *idents))
+    return state.model_copy(update={"attached": attached, "updated_at": _now(now)})
+
+
+def with_units_detached(
+    state: DispatchCardState, idents: Iterable[int], *, now: datetime | None = None
+) -> DispatchCardState:
+    """``state`` without ``idents``; the primary unit is cleared if it left."""
+    leaving = set(idents)
+    attached = tuple(ident for ident in state.attached if ident not in leaving)
+    primary = None if state.primary in leaving else state.primary
+    return state.model_copy(update={"attached": attached, "primary": primary, "updated_at": _now(now)})
+
+
+def with_bodycam(
+    state: DispatchCardState, ident: int, on: bool, *, now: datetime | None = None
+) -> DispatchCardState:
+    """``state`` with ``ident``'s bodycam marked on or off."""
+    if on:
+        bodycam = _unique((*state.bodycam, ident))
+    else:
+        bodycam = tuple(other for other in state.bodycam if other != ident)
+    if bodycam == state.bodycam:
+        return state
+    return state.model_copy(update={"bodycam": bodycam, "updated_at": _now(now)})
+
+
+def closed(state: DispatchCardState, *, now: datetime | None = None) -> DispatchCardState:
+    """``state`` marked CLOSED."""
+    return state.model_copy(update={"closed": True, "status": CLOSED_STATUS, "updated_at": _now(now)})
+
+
+def removed_911(state: Emergency911CardState, *, now: datetime | None = None) -> Emergency911CardState:
+    """``state`` marked REMOVED."""
+    return state.model_copy(update={"removed": True, "updated_at": _now(now)})
