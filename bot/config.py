@@ -106,11 +106,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("BOT_SECRET_KEY"),
         description="Fernet key that encrypts CAD API keys at rest (environment or .env only).",
     )
-    discord: DiscordSettings = Field(default_factory=DiscordSettings)  # type: ignore[arg-type]
-    cad: CadSettings = Field(default_factory=CadSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    cad: CadSettings = Field(default_factory=CadSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,138 @@
+"""``python -m bot``: run the bot, or one of the admin verbs (see ``--help``).
+
+Settings are built before the event loop starts; the process owns the database, the one HTTP session and the
+bot, and tears them down in reverse order on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import aiohttp
+import discord
+
+from bot.app import CadBot, Services, apply_discord_endpoints
+from bot.cad.client import CadClient
+from bot.cli import build_parser, run_cli
+from bot.config import ConfigError, Settings, load_settings, require_token
+from bot.logs import setup_logging
+from bot.storage import Storage
+
+log = logging.getLogger("bot")
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 2
+
+
+def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadClient:
+    return CadClient(
+        session,
+        base_url=settings.cad.api_base,
+        timeout_s=settings.cad.timeout_s,
+        rate_per_s=settings.cad.requests_per_second,
+        burst=settings.cad.burst,
+    )
+
+
+async def run_bot(settings: Settings, token: str) -> None:
+    from bot.push.wiring import build_pipeline
+
+    apply_discord_endpoints(settings)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    storage = await Storage.open(settings.database.path, secret)
+    try:
+        async with aiohttp.ClientSession() as session:
+            services = Services(settings=settings, storage=storage, cad=build_cad_client(settings, session))
+            bot = CadBot(services)
+            if settings.server.enabled:
+                services.pipeline = build_pipeline(settings, storage, bot)
+            loop = asyncio.get_running_loop()
+            stopping: set[asyncio.Task[None]] = set()
+
+            def request_stop(signame: str) -> None:
+                log.info("received %s, shutting down", signame)
+                task = loop.create_task(bot.close())
+                stopping.add(task)
+                task.add_done_callback(stopping.discard)
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):  # signal handlers are POSIX-only
+                    loop.add_signal_handler(sig, request_stop, sig.name)
+            async with bot:
+                try:
+                    await bot.start(token)
+                except discord.LoginFailure:
+                    log.error("Discord rejected DISCORD_TOKEN; reset the token in the Developer Portal")
+                    raise SystemExit(2) from None
+                except discord.PrivilegedIntentsRequired:  # pragma: no cover - we request no privileged intent
+                    log.error("a privileged intent is required but not enabled in the Developer Portal")
+                    raise SystemExit(2) from None
+    finally:
+        await storage.close()
+
+
+async def sync_commands(settings: Settings, token: str, guild_id: int | None) -> int:
+    """Sync the slash-command tree on purpose (never on every start: that burns Discord's rate limit)."""
+    apply_discord_endpoints(settings)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    storage = await Storage.open(settings.database.path, secret)
+    try:
+        async with aiohttp.ClientSession() as session:
+            bot = CadBot(Services(settings=settings, storage=storage, cad=build_cad_client(settings, session)))
+            async with bot:
+                await bot.login(token)
+                if guild_id is not None:
+                    guild = discord.Object(id=guild_id)
+                    bot.tree.copy_global_to(guild=guild)
+                    synced = await bot.tree.sync(guild=guild)
+                    sys.stdout.write(f"synced {len(synced)} commands to guild {guild_id}\n")
+                else:
+                    synced = await bot.tree.sync()
+                    sys.stdout.write(
+                        f"synced {len(synced)} global commands (Discord may take up to an hour to show them)\n"
+                    )
+    finally:
+        await storage.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = getattr(args, "command", None) or "run"
+    if command == "generate-secret-key":
+        return asyncio.run(run_cli(args, None))
+    try:
+        settings = load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    setup_logging(settings.logging)
+    if command in {"run", "sync-commands"}:
+        try:
+            token = require_token(settings)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        if command == "sync-commands":
+            guild_id = getattr(args, "guild", None)
+            if getattr(args, "dev", False):
+                if settings.discord.dev_guild_id is None:
+                    return _fail("--dev needs [discord] dev_guild_id in config.toml")
+                guild_id = settings.discord.dev_guild_id
+            return asyncio.run(sync_commands(settings, token, guild_id))
+        try:
+            asyncio.run(run_bot(settings, token))
+        except KeyboardInterrupt:
+            pass
+        return 0
+    return asyncio.run(run_cli(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The Discord side of the process: the bot class, extension discovery, and the invite URL.
+
+Resources (settings, database, HTTP session, CAD client, push pipeline) are created by the process owner
+(``bot.__main__``) and injected, so tests build the very same bot with loopback fakes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import discord
+from discord.ext import commands
+
+import cogs
+from bot.cad.client import CadClient
+from bot.config import Settings
+from bot.storage import Storage
+from bot.tree import CadCommandTree
+
+if TYPE_CHECKING:
+    from bot.push.pipeline import PushPipeline
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
+
+# Exactly what the bot does in a channel: see it, post alerts, put them in embeds, keep editing its own live
+# call cards (needs history to fetch them), and ping the configured role even when that role is not mentionable.
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    read_message_history=True,
+    mention_everyone=True,
+)
+
+
+class Startable(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Services:
+    """What cogs and background work need, owned by the process and injected into the bot."""
+
+    settings: Settings
+    storage: Storage
+    cad: CadClient
+    pipeline: PushPipeline | None = None
+    background: list[Startable] = field(default_factory=list)
+
+
+def discover_extensions(package: Any = cogs) -> Iterator[str]:
+    """Every public module in ``cogs/`` that defines ``setup`` (``_private`` modules are helpers)."""
+    for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
+        if module.name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        imported = importlib.import_module(module.name)
+        if callable(getattr(imported, "setup", None)):
+            yield module.name
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(
+        application_id,
+        permissions=REQUIRED_PERMISSIONS,
+        scopes=("bot", "applications.commands"),
+    )
+
+
+class CadBot(commands.Bot):
+    def __init__(
+        self,
+        services: Services,
+        *,
+        extensions: Sequence[str] | None = None,
+        idle_wait: IdleWait | None = None,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents(guilds=True),
+            tree_cls=CadCommandTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.services = services
+        self.idle_wait = idle_wait
+        self._extensions_to_load = list(extensions) if extensions is not None else None
+        self._started: list[Startable] = []
+
+    async def setup_hook(self) -> None:
+        names = self._extensions_to_load
+        if names is None:
+            names = list(discover_extensions())
+        for name in names:
+            await self.load_extension(name)
+        log.info("loaded %d extensions: %s", len(names), ", ".join(names))
+        startables: list[Startable] = []
+        if self.services.pipeline is not None:
+            startables.append(self.services.pipeline)
+        startables.extend(self.services.background)
+        for service in startables:
+            await service.start()
+            self._started.append(service)
+        if self.application_id is not None:
+            log.info("invite the bot with: %s", invite_url(self.application_id))
+
+    async def close(self) -> None:
+        # Reverse order of start-up; discord.py's own teardown always runs last.
+        try:
+            while self._started:
+                service = self._started.pop()
+                try:
+                    await service.stop()
+                except Exception:
+                    log.exception("error while stopping %s", type(service).__name__)
+        finally:
+            await super().close()
+
+
+def apply_discord_endpoints(settings: Settings) -> None:
+    """Point discord.py at the configured REST base and gateway (REST proxies, tests)."""
+    import yarl
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    Route.BASE = settings.discord.api_base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url + "/")

@@ -1,0 +1,44 @@
+"""Logging, configured once at start-up: human text or one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from bot.config import LoggingSettings
+
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, ensure_ascii=False)
+
+
+def setup_logging(settings: LoggingSettings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.level)
+    # discord.py and aiohttp are chatty at DEBUG; keep them at INFO unless asked for WARNING or above.
+    # aiosqlite logs every statement with its parameters at DEBUG: never useful, and not for log files.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    for noisy in ("discord.gateway", "discord.http", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(settings.level)))
