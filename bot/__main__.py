@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import aiohttp
 import discord
 
-from bot.app import CadBot, Services, apply_discord_endpoints
-from bot.cad.client import CadClient
+from bot.app import apply_discord_endpoints, create_bot
 from bot.cli import build_parser, run_cli
 from bot.config import ConfigError, Settings, load_settings, require_token
 from bot.logs import setup_logging
@@ -31,28 +30,13 @@ def _fail(message: str) -> int:
     return 2
 
 
-def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadClient:
-    return CadClient(
-        session,
-        base_url=settings.cad.api_base,
-        timeout_s=settings.cad.timeout_s,
-        rate_per_s=settings.cad.requests_per_second,
-        burst=settings.cad.burst,
-    )
-
-
 async def run_bot(settings: Settings, token: str) -> None:
-    from bot.push.wiring import build_pipeline
-
     apply_discord_endpoints(settings)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     storage = await Storage.open(settings.database.path, secret)
     try:
         async with aiohttp.ClientSession() as session:
-            services = Services(settings=settings, storage=storage, cad=build_cad_client(settings, session))
-            bot = CadBot(services)
-            if settings.server.enabled:
-                services.pipeline = build_pipeline(settings, storage, bot)
+            bot = create_bot(settings, storage, session)
             loop = asyncio.get_running_loop()
             stopping: set[asyncio.Task[None]] = set()
 
@@ -71,7 +55,9 @@ async def run_bot(settings: Settings, token: str) -> None:
                 except discord.LoginFailure:
                     log.error("Discord rejected DISCORD_TOKEN; reset the token in the Developer Portal")
                     raise SystemExit(2) from None
-                except discord.PrivilegedIntentsRequired:  # pragma: no cover - we request no privileged intent
+                except (
+                    discord.PrivilegedIntentsRequired
+                ):  # pragma: no cover - we request no privileged intent
                     log.error("a privileged intent is required but not enabled in the Developer Portal")
                     raise SystemExit(2) from None
     finally:
@@ -85,7 +71,7 @@ async def sync_commands(settings: Settings, token: str, guild_id: int | None) ->
     storage = await Storage.open(settings.database.path, secret)
     try:
         async with aiohttp.ClientSession() as session:
-            bot = CadBot(Services(settings=settings, storage=storage, cad=build_cad_client(settings, session)))
+            bot = create_bot(settings, storage, session, with_pipeline=False)
             async with bot:
                 await bot.login(token)
                 if guild_id is not None:
@@ -126,10 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return _fail("--dev needs [discord] dev_guild_id in config.toml")
                 guild_id = settings.discord.dev_guild_id
             return asyncio.run(sync_commands(settings, token, guild_id))
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_bot(settings, token))
-        except KeyboardInterrupt:
-            pass
         return 0
     return asyncio.run(run_cli(args, settings))
 

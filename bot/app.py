@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import aiohttp
 import discord
 from discord.ext import commands
 
@@ -123,6 +124,35 @@ class CadBot(commands.Bot):
                     log.exception("error while stopping %s", type(service).__name__)
         finally:
             await super().close()
+
+
+def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadClient:
+    return CadClient(
+        session,
+        base_url=settings.cad.api_base,
+        timeout_s=settings.cad.timeout_s,
+        rate_per_s=settings.cad.requests_per_second,
+        burst=settings.cad.burst,
+    )
+
+
+def create_bot(
+    settings: Settings,
+    storage: Storage,
+    session: aiohttp.ClientSession,
+    *,
+    with_pipeline: bool | None = None,
+    idle_wait: IdleWait | None = None,
+    cad: CadClient | None = None,
+) -> CadBot:
+    """The one factory for the real bot: production (``python -m bot run``) and tests both use it."""
+    services = Services(settings=settings, storage=storage, cad=cad or build_cad_client(settings, session))
+    bot = CadBot(services, idle_wait=idle_wait)
+    if settings.server.enabled if with_pipeline is None else with_pipeline:
+        from bot.push.wiring import build_pipeline
+
+        services.pipeline = build_pipeline(settings, storage, bot, idle_wait=idle_wait)
+    return bot
 
 
 def apply_discord_endpoints(settings: Settings) -> None:

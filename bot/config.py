@@ -51,9 +51,11 @@ class CadSettings(_Section):
     api_base: str = Field("https://api.sonorancad.com", description="Sonoran CAD API base URL.")
     timeout_s: float = Field(30.0, gt=0, le=300, description="Timeout for one CAD request, in seconds.")
     requests_per_second: float = Field(
-        1.0, gt=0, le=50, description="Sustained CAD requests per second per community."
+        1.0, gt=0, le=1000, description="Sustained CAD requests per second per community."
     )
-    burst: int = Field(5, ge=1, le=100, description="Requests a community may burst above the sustained rate.")
+    burst: int = Field(
+        5, ge=1, le=1000, description="Requests a community may burst above the sustained rate."
+    )
 
     @field_validator("api_base")
     @classmethod
@@ -65,7 +67,9 @@ class CadSettings(_Section):
 
 class ServerSettings(_Section):
     host: str = Field("0.0.0.0", description="Address the push-event listener binds to.")
-    port: int = Field(8085, ge=0, le=65535, description="Port of the push-event listener (0 = any free port).")
+    port: int = Field(
+        8085, ge=0, le=65535, description="Port of the push-event listener (0 = any free port)."
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest push-event body accepted.")
     public_url: str | None = Field(
         None,

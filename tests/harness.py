@@ -1,0 +1,164 @@
+"""End-to-end harness: the real bot (same factory as production) in SimCord, wired to the CAD simulator.
+
+``world`` gives a running bot in a guild that is already connected to a Pro community on the simulator, with an
+admin, a plain member, a member who linked a CAD account, and an alerts channel. Tests then act as those members
+(`await world.member.slash(world.channel, "911", ...)`) and assert what Discord and the CAD saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+import simcord
+from cryptography.fernet import Fernet
+
+from bot.app import CadBot, create_bot
+from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity
+from bot.cad.tiers import Tier
+from bot.config import Settings
+from bot.storage import Storage
+
+COMMUNITY_ID = "4711"
+# Distinctive, so a leak into any message or log is easy to search for.
+API_KEY = "cad-key-LEAKCHECK-0d9e-41c2"
+
+
+@dataclass
+class World:
+    env: simcord.Env
+    bot: CadBot
+    storage: Storage
+    sim: CadSimulator
+    community: SimCommunity
+    guild: Any
+    channel: Any
+    alerts: Any
+    admin: Any
+    member: Any
+    officer: Any
+    officer_account: SimAccount
+    settings: Settings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def restart(self) -> None:
+        """Stop this bot and start a new one (same database, same virtual Discord): what a redeploy does."""
+        session = self.extra["session"]
+        new_bot = create_bot(self.settings, self.storage, session, with_pipeline=True)
+        declare_idle_waits(new_bot, self.env)
+        await self.env.restart_bot(new_bot)
+        self.bot = new_bot
+
+
+def test_settings(sim_url: str, db_path: Path, **cad: Any) -> Settings:
+    return Settings(
+        cad={"api_base": sim_url, "timeout_s": 2.0, "requests_per_second": 200.0, "burst": 200, **cad},
+        server={"enabled": False, "port": 0, "host": "127.0.0.1"},
+        database={"path": db_path},
+    )
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def cad_world_sim() -> AsyncIterator[CadSimulator]:
+    async with CadSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+async def bot_storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = await Storage.open(tmp_path / "bot.sqlite3", Fernet.generate_key().decode())
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+@pytest.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def bot_settings(cad_world_sim: CadSimulator, bot_storage: Storage, tmp_path: Path) -> Settings:
+    return test_settings(cad_world_sim.base_url, tmp_path / "bot.sqlite3")
+
+
+@pytest.fixture
+def simcord_bot(bot_settings: Settings, bot_storage: Storage, http_session: aiohttp.ClientSession) -> CadBot:
+    """The real bot, built by the production factory (SimCord's plugin starts it as ``simcord_env``)."""
+    return create_bot(bot_settings, bot_storage, http_session, with_pipeline=False)
+
+
+def declare_idle_waits(bot: CadBot, env: simcord.Env) -> None:
+    """Background loops idle on purpose; tell SimCord so settling does not wait for them."""
+
+    def idle_wait(awaitable: Any) -> Any:
+        return env.external_wait(awaitable, reason="push pipeline idle")
+
+    bot.idle_wait = idle_wait
+
+
+@pytest.fixture
+async def simcord_env(simcord_bot: CadBot, request: pytest.FixtureRequest) -> AsyncIterator[simcord.Env]:
+    """SimCord's own fixture, plus the idle-wait declaration, which must exist before the bot starts."""
+    marker = request.node.get_closest_marker("simcord")
+    env = simcord.Env(simcord_bot, **(marker.kwargs if marker else {}))
+    declare_idle_waits(simcord_bot, env)
+    await env.start()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+        if env.check_errors:
+            env._raise_errors_since(env._errors_acknowledged)
+
+
+@pytest.fixture
+async def world(
+    simcord_env: simcord.Env,
+    simcord_bot: CadBot,
+    cad_world_sim: CadSimulator,
+    bot_storage: Storage,
+    bot_settings: Settings,
+    http_session: aiohttp.ClientSession,
+) -> World:
+    env, bot, sim, storage = simcord_env, simcord_bot, cad_world_sim, bot_storage
+    community = sim.add_community(COMMUNITY_ID, API_KEY, Tier.PRO)
+    account = community.add_account(
+        "jreyes", uuid="5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11", secret="9c1d2e3f-0000-4a4a-8b8b-123456789abc"
+    )
+    await bot.tree.sync()
+    guild = env.create_guild(name="Los Santos RP")
+    admin_role = guild.create_role("Admins", permissions=discord.Permissions(manage_guild=True))
+    channel = guild.create_text_channel("general")
+    alerts = guild.create_text_channel("dispatch-alerts")
+    admin = guild.add_member(env.create_user("admin"), roles=[admin_role])
+    member = guild.add_member(env.create_user("civilian"))
+    officer = guild.add_member(env.create_user("officer"))
+    await storage.guilds.set_cad(guild.id, COMMUNITY_ID, API_KEY, 1)
+    await storage.links.link(guild.id, officer.id, account.uuid, username="jreyes")
+    return World(
+        env=env,
+        bot=bot,
+        storage=storage,
+        sim=sim,
+        community=community,
+        guild=guild,
+        channel=channel,
+        alerts=alerts,
+        admin=admin,
+        member=member,
+        officer=officer,
+        officer_account=account,
+        settings=bot_settings,
+        extra={"session": http_session},
+    )
