@@ -1,0 +1,275 @@
+"""Accepting a push event: who sent it (the key), whether to listen (throttle), and storing it durably.
+
+The HTTP layer (``server.py``) calls these in order and turns each :class:`Answer` into a response.
+The only authentication the CAD offers is the community API key in the body, so it is compared as a keyed
+hash in constant time, never logged or echoed, and an address that keeps guessing is made to wait.
+An event is acknowledged only once it is committed to the inbox; concurrent requests share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
+from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
+from bot.storage import Storage
+from bot.storage.models import GuildConfig
+from bot.storage.push_store import InboxEntry, PushStore
+
+log = logging.getLogger(__name__)
+
+# Real CAD keys are short; anything longer is not worth hashing.
+MAX_KEY_CHARS = 512
+MAX_TYPE_CHARS = 100
+STORAGE_RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to tell the sender: an HTTP status and a small JSON body (never containing the key)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def rejected(status: int, error: str, message: str, headers: Mapping[str, str] | None = None) -> Answer:
+    return Answer(status, {"ok": False, "error": error, "message": message}, headers or {})
+
+
+class StorageUnavailableError(Exception):
+    """The inbox could not be written; the sender should try again."""
+
+
+class AuthThrottle:
+    """Counts failed authentications per address; too many within ``window_s`` blocks it for ``block_s``."""
+
+    def __init__(
+        self,
+        *,
+        max_failures: int = 10,
+        window_s: float = 60.0,
+        block_s: float = 60.0,
+        max_tracked: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._max_failures = max_failures
+        self._window_s = window_s
+        self._block_s = block_s
+        self._max_tracked = max_tracked
+        self._clock = clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._blocked_until: dict[str, float] = {}
+
+    def retry_after(self, address: str) -> float | None:
+        """Seconds the address must still wait, or None if it may try."""
+        until = self._blocked_until.get(address)
+        if until is None:
+            return None
+        remaining = until - self._clock()
+        if remaining <= 0:
+            del self._blocked_until[address]
+            return None
+        return remaining
+
+    def failed(self, address: str) -> None:
+        now = self._clock()
+        failures = self._failures.pop(address, None) or deque()
+        failures.append(now)
+        while failures and failures[0] <= now - self._window_s:
+            failures.popleft()
+        self._failures[address] = failures
+        if len(failures) >= self._max_failures:
+            self._blocked_until[address] = now + self._block_s
+            failures.clear()
+        self._forget_oldest(now)
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+    def _forget_oldest(self, now: float) -> None:
+        # Bounded memory under a spray of addresses: the least recently failing are forgotten first.
+        while len(self._failures) > self._max_tracked:
+            self._failures.popitem(last=False)
+        if len(self._blocked_until) > self._max_tracked:
+            for address, until in list(self._blocked_until.items()):
+                if until <= now:
+                    del self._blocked_until[address]
+
+
+class InboxWriter:
+    """Group commit: requests that arrive while a commit is running are written together in the next one."""
+
+    def __init__(self, store: PushStore, *, max_batch: int = 200) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._queue: list[tuple[InboxEntry, asyncio.Future[int]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, entry: InboxEntry) -> int:
+        """The new inbox row's id, once committed; raises :class:`StorageUnavailableError` otherwise."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((entry, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="push-inbox-commit")
+        # Shielded: a client that hangs up must not cancel a commit other requests are waiting on.
+        return await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                ids = await self._store.add_inbox([entry for entry, _ in batch])
+            except Exception:  # any failure to commit must reach every waiting request as a 503
+                log.exception("could not store %d push event(s); the sender is asked to retry", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StorageUnavailableError())
+                continue
+            for (_, future), inbox_id in zip(batch, ids, strict=True):
+                if not future.done():
+                    future.set_result(inbox_id)
+
+    async def drain(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            await asyncio.wait([self._flusher])
+
+
+class PushIngest:
+    def __init__(
+        self,
+        storage: Storage,
+        store: PushStore,
+        metrics: PushMetrics,
+        *,
+        on_stored: Callable[[], None],
+        throttle: AuthThrottle | None = None,
+        auth_cache_ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._storage = storage
+        self._metrics = metrics
+        self._on_stored = on_stored
+        self.throttle = throttle or AuthThrottle()
+        self._writer = InboxWriter(store)
+        self._clock = clock
+        self._monotonic = monotonic
+        self._auth_cache_ttl_s = auth_cache_ttl_s
+        # Keyed-hash -> (expiry, guilds): saves a query per event in a burst. Only successes are cached.
+        self._auth_cache: OrderedDict[str, tuple[float, tuple[GuildConfig, ...]]] = OrderedDict()
+
+    def check_throttle(self, address: str) -> Answer | None:
+        wait = self.throttle.retry_after(address)
+        if wait is None:
+            return None
+        self._metrics.received(NO_TYPE_LABEL, "throttled")
+        seconds = max(1, int(wait + 0.999))
+        return rejected(
+            429,
+            "throttled",
+            f"too many failed attempts from this address; try again in {seconds} s",
+            {"Retry-After": str(seconds)},
+        )
+
+    async def authenticate(self, key: object, address: str) -> Sequence[GuildConfig] | Answer:
+        """The guilds configured with this key, or a 401 answer. Storage errors propagate (-> 503)."""
+        guilds = await self._guilds_for(key)
+        if not guilds:
+            self.throttle.failed(address)
+            self._metrics.auth_failures.inc()
+            self._metrics.received(NO_TYPE_LABEL, "unauthorized")
+            log.warning("push event from %s rejected: missing or unknown key", address)
+            return rejected(401, "unauthorized", "the key is missing or matches no community configured here")
+        self.throttle.succeeded(address)
+        return guilds
+
+    async def _guilds_for(self, key: object) -> tuple[GuildConfig, ...]:
+        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
+            return ()
+        vault = self._storage.vault
+        if not vault.has_key:
+            return ()
+        expected = vault.push_key_hash(key)
+        now = self._monotonic()
+        cached = self._auth_cache.get(expected)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = await self._storage.guilds.guilds_for_push_key(key)
+        # The lookup is by hash already; comparing again in constant time keeps timing from telling anything.
+        matched = tuple(
+            guild
+            for guild in found
+            if guild.push_key_hash is not None and hmac.compare_digest(guild.push_key_hash, expected)
+        )
+        if matched:
+            self._auth_cache[expected] = (now + self._auth_cache_ttl_s, matched)
+            self._auth_cache.move_to_end(expected)
+            while len(self._auth_cache) > 1000:
+                self._auth_cache.popitem(last=False)
+        return matched
+
+    async def accept(
+        self, envelope: Mapping[str, Any], guilds: Sequence[GuildConfig], server_id: int | None
+    ) -> Answer:
+        """Check ``type``, then store the event for its guilds. Content problems are acknowledged (2xx)."""
+        raw_type = envelope.get("type")
+        if not isinstance(raw_type, str) or not raw_type.strip():
+            self._metrics.received(NO_TYPE_LABEL, "bad_request")
+            return rejected(400, "bad_request", "`type` is missing or not a string")
+        event_type = raw_type.strip().upper()[:MAX_TYPE_CHARS]
+        label = type_label(event_type)
+        targets = [guild for guild in guilds if server_id is None or guild.server_id == server_id]
+        if not targets:
+            self._metrics.received(label, "no_guild")
+            return self._acknowledged("ignored", f"no guild here uses CAD server {server_id}")
+        if event_type in IGNORED_EVENT_TYPES:
+            self._metrics.received(label, "ignored")
+            return self._acknowledged("ignored", "this event type carries nothing to post")
+        if event_type not in EVENT_MODELS:
+            self._metrics.received(label, "unknown_type")
+            log.info("push event of unknown type %.60r acknowledged and ignored", event_type)
+            return self._acknowledged("ignored", "unknown event type")
+        data = envelope.get("data")
+        if not isinstance(data, dict | list) or not data:
+            self._metrics.received(label, "invalid_data")
+            log.info("push event %s without usable data acknowledged and ignored", event_type)
+            return self._acknowledged("ignored", "`data` is missing or not an object or array")
+        entry = InboxEntry(
+            received_at=self._clock(),
+            event_type=event_type,
+            community_id=targets[0].community_id,
+            guild_ids=tuple(guild.guild_id for guild in targets),
+            body={name: value for name, value in envelope.items() if name != "key"},
+        )
+        try:
+            inbox_id = await self._writer.write(entry)
+        except StorageUnavailableError:
+            self._metrics.received(label, "storage_unavailable")
+            return storage_unavailable()
+        self._metrics.received(label, "accepted")
+        self._on_stored()
+        return Answer(200, {"ok": True, "status": "accepted", "id": inbox_id, "guilds": len(targets)})
+
+    def _acknowledged(self, status: str, reason: str) -> Answer:
+        return Answer(200, {"ok": True, "status": status, "reason": reason})
+
+    async def drain(self) -> None:
+        """Wait for a commit in progress (used when the listener stops)."""
+        await self._writer.drain()
+
+
+def storage_unavailable() -> Answer:
+    return rejected(
+        503,
+        "storage_unavailable",
+        "the event could not be stored; please retry",
+        {"Retry-After": str(STORAGE_RETRY_AFTER_S)},
+    )

@@ -1,0 +1,222 @@
+"""The push pipeline as one object the bot starts and stops: processor and delivery loops, the listener app.
+
+Lifecycle: :meth:`PushPipeline.start` starts the background loops (and the listener, if one is attached);
+:meth:`PushPipeline.stop` closes the listener first (no new events), lets the processor finish the event in
+hand, lets in-flight Discord requests finish briefly, and cancels the rest. Nothing is lost by stopping:
+everything pending is in SQLite and the next start picks it up.
+
+Typical wiring (the bot's ``setup_hook`` calls ``start``, ``close`` calls ``stop``)::
+
+    pipeline = PushPipeline(storage, DiscordPySender(bot.http))
+    pipeline.attach_server(pipeline.create_server(settings.server, discord_connected=bot.is_ready))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from bot.config import ServerSettings
+from bot.formatting.limits import EmbedDict
+from bot.push import events as ev
+from bot.push.cards import CardKind
+from bot.push.delivery import DeliveryConfig, DeliveryWorker, DiscordSender
+from bot.push.ingest import AuthThrottle, PushIngest
+from bot.push.metrics import PushMetrics
+from bot.push.processor import PushProcessor, UnitDirectory
+from bot.push.server import HealthReport, PushServer, create_push_app
+from bot.storage import Storage
+from bot.storage.db import DatabaseError
+from bot.storage.push_store import CardRow, PushStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
+
+# An outbox whose oldest delivery waited longer than this is reported unhealthy (Discord or a channel stuck).
+DEFAULT_STALE_AFTER_S = 300.0
+
+
+class PushPipeline:
+    def __init__(
+        self,
+        storage: Storage,
+        sender: DiscordSender,
+        *,
+        metrics: PushMetrics | None = None,
+        idle_wait: IdleWait | None = None,
+        delivery: DeliveryConfig | None = None,
+        throttle: AuthThrottle | None = None,
+        discord_connected: Callable[[], bool] | None = None,
+        stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        stop_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.storage = storage
+        self.store = PushStore(storage.db, clock=clock)
+        self.metrics = metrics or PushMetrics()
+        self.units = UnitDirectory(self.store)
+        self._clock = clock
+        self._stale_after_s = stale_after_s
+        self._stop_timeout_s = stop_timeout_s
+        self._discord_connected = discord_connected or (lambda: True)
+        self.delivery = DeliveryWorker(
+            self.store,
+            sender,
+            storage.routes,
+            self.metrics,
+            self._render_card,
+            config=delivery,
+            idle_wait=idle_wait,
+            clock=clock,
+        )
+        self.processor = PushProcessor(
+            storage,
+            self.store,
+            self.units,
+            self.metrics,
+            on_queued=self.delivery.wake,
+            idle_wait=idle_wait,
+            clock=clock,
+        )
+        self.ingest = PushIngest(
+            storage, self.store, self.metrics, on_stored=self.processor.wake, throttle=throttle, clock=clock
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: PushServer | None = None
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def attach_server(self, server: PushServer) -> None:
+        """Have :meth:`start`/:meth:`stop` also run this listener (started after the loops, stopped first)."""
+        self._server = server
+
+    @property
+    def server(self) -> PushServer | None:
+        return self._server
+
+    def create_app(self, *, max_body_bytes: int = 1_048_576) -> web.Application:
+        return create_push_app(self.ingest, self.health, self.metrics, max_body_bytes=max_body_bytes)
+
+    def create_server(
+        self, settings: ServerSettings, *, discord_connected: Callable[[], bool] | None = None
+    ) -> PushServer:
+        if discord_connected is not None:
+            self._discord_connected = discord_connected
+        return PushServer(
+            self.create_app(max_body_bytes=settings.max_body_bytes), settings.host, settings.port
+        )
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        for name, loop in (("push-processor", self.processor.run), ("push-delivery", self.delivery.run)):
+            task = asyncio.create_task(loop(), name=name)
+            self._tasks.add(task)
+            task.add_done_callback(self._loop_ended)
+        if self._server is not None:
+            try:
+                await self._server.start()
+            except BaseException:
+                await self.stop()
+                raise
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if self._server is not None:
+            await self._server.stop()
+        self.processor.request_stop()
+        await self.delivery.stop()
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self._tasks.clear()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.critical(
+                "push loop %s crashed; pending events wait for a restart", task.get_name(), exc_info=error
+            )
+
+    def wake(self) -> None:
+        """New work may exist (e.g. stored by another component): look now instead of at the next timer."""
+        self.processor.wake()
+        self.delivery.wake()
+
+    # -- API-made events and card changes ----------------------------------------------------------
+
+    async def publish_local(self, guild_id: int, event: ev.PushEvent) -> int:
+        """Post an event the bot caused itself (panic via /panic, dispatch actions) to one guild, through the
+        same routing, formatting and card path as push events. Returns how many deliveries were queued."""
+        return await self.processor.publish_local(guild_id, event)
+
+    async def update_card(
+        self, guild_id: int, kind: CardKind | str, call_id: int, reducer: Callable[[T | None], T | None]
+    ) -> bool:
+        """Change one guild's live card with ``reducer`` (see :mod:`bot.push.cards` ``with_*`` helpers)."""
+        return await self.processor.update_card(guild_id, kind, call_id, reducer)
+
+    # -- health ------------------------------------------------------------------------------------
+
+    async def health(self) -> HealthReport:
+        database_ok = True
+        depth: int | None = None
+        age: float | None = None
+        inbox: int | None = None
+        try:
+            await self.store.ping()
+            stats = await self.store.outbox_stats()
+            inbox = await self.store.inbox_depth()
+            depth = stats.depth
+            if stats.oldest_created_at is not None:
+                age = max(0.0, self._clock() - stats.oldest_created_at)
+        except (DatabaseError, OSError, sqlite3.Error):
+            database_ok = False
+        connected = bool(self._discord_connected())
+        if depth is not None:
+            self.metrics.outbox_depth.set(depth)
+            self.metrics.oldest_pending_age.set(age or 0.0)
+        if inbox is not None:
+            self.metrics.inbox_depth.set(inbox)
+        healthy = database_ok and connected and (age is None or age < self._stale_after_s)
+        return HealthReport(
+            database_ok=database_ok,
+            discord_connected=connected,
+            outbox_depth=depth,
+            oldest_pending_age_s=age,
+            inbox_depth=inbox,
+            healthy=healthy,
+        )
+
+    async def _render_card(self, card: CardRow) -> EmbedDict:
+        # The processor is built after the worker (it wakes the worker), so the worker reaches it late-bound.
+        return await self.processor.render_card(card)
+
+    async def wait_until_idle(self, timeout_s: float = 10.0, poll_s: float = 0.02) -> None:
+        """Wait until the inbox and outbox are empty (tests, benchmarks); raises TimeoutError otherwise."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                stats = await self.store.outbox_stats()
+                if stats.depth == 0 and await self.store.inbox_depth() == 0:
+                    return
+                self.wake()
+                await asyncio.sleep(poll_s)

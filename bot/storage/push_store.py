@@ -1,0 +1,564 @@
+"""SQL of the push pipeline: inbox of accepted events, per-channel outbox, live cards, unit names.
+
+Every write runs inside :meth:`Database.transaction`, so a caller can wrap several of these methods in
+:meth:`PushStore.atomic` and have them commit (or vanish) together: the processor turns one inbox row into
+outbox rows, card changes and unit names in one transaction, which is what makes a crash at any point safe.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+from pydantic import BaseModel, ConfigDict
+
+from bot.storage.db import Database
+
+WallClock = Callable[[], float]
+
+_NONCE_PREFIX_KEY = "nonce_prefix"
+MAX_ERROR_LENGTH = 300
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class InboxEntry(_Row):
+    """An accepted event, before it has an id. ``body`` is the envelope without its key."""
+
+    received_at: float
+    event_type: str
+    community_id: str | None
+    guild_ids: tuple[int, ...]
+    body: dict[str, Any]
+
+
+class InboxRow(InboxEntry):
+    id: int
+
+
+class OutboxRow(_Row):
+    id: int
+    guild_id: int
+    channel_id: int
+    category: str
+    card_id: int | None
+    embed: dict[str, Any] | None
+    ping_role_id: int | None
+    accepted_at: float
+    created_at: float
+    status: str
+    batch_id: int | None
+    solo: bool
+    attempts: int
+    next_attempt_at: float
+    message_id: int | None
+    last_error: str | None
+
+
+class CardRow(_Row):
+    id: int
+    guild_id: int
+    kind: str
+    call_id: int
+    community_id: str | None
+    channel_id: int
+    state: dict[str, Any]
+    version: int
+    rendered_version: int
+    message_id: int | None
+    finished: bool
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+class OutboxStats(_Row):
+    """Deliveries still owed (outbox rows plus live-card edits) and when the oldest of them was created."""
+
+    depth: int
+    oldest_created_at: float | None
+
+
+_OUTBOX_COLUMNS = (
+    "id, guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at, status, "
+    "batch_id, solo, attempts, next_attempt_at, message_id, last_error"
+)
+_CARD_COLUMNS = (
+    "id, guild_id, kind, call_id, community_id, channel_id, state, version, rendered_version, message_id, "
+    "finished, attempts, next_attempt_at, last_error, created_at, updated_at"
+)
+# A card edit is owed while its message exists and the stored state is newer than what Discord shows.
+_EDIT_OWED = "message_id IS NOT NULL AND version > rendered_version"
+
+
+def _dumps(value: Any) -> str:
+    # ASCII escapes keep lone surrogates (valid JSON, invalid UTF-8) storable; they are repaired when parsed.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+def _clip(error: str) -> str:
+    error = " ".join(error.split()) or "unknown error"
+    return error if len(error) <= MAX_ERROR_LENGTH else error[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" for _ in range(count))
+
+
+def _outbox(row: aiosqlite.Row) -> OutboxRow:
+    embed = row["embed"]
+    return OutboxRow(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        channel_id=row["channel_id"],
+        category=row["category"],
+        card_id=row["card_id"],
+        embed=json.loads(embed) if embed is not None else None,
+        ping_role_id=row["ping_role_id"],
+        accepted_at=row["accepted_at"],
+        created_at=row["created_at"],
+        status=row["status"],
+        batch_id=row["batch_id"],
+        solo=bool(row["solo"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        message_id=row["message_id"],
+        last_error=row["last_error"],
+    )
+
+
+def _card(row: aiosqlite.Row) -> CardRow:
+    return CardRow(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        kind=row["kind"],
+        call_id=row["call_id"],
+        community_id=row["community_id"],
+        channel_id=row["channel_id"],
+        state=json.loads(row["state"]),
+        version=row["version"],
+        rendered_version=row["rendered_version"],
+        message_id=row["message_id"],
+        finished=bool(row["finished"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class PushStore:
+    def __init__(self, db: Database, *, clock: WallClock = time.time) -> None:
+        self._db = db
+        self._clock = clock
+
+    def atomic(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """One transaction around several calls (nested calls become savepoints)."""
+        return self._db.transaction()
+
+    async def _all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await self._db.conn.execute_fetchall(sql, tuple(parameters)))
+
+    async def _one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        rows = await self._all(sql, parameters)
+        return rows[0] if rows else None
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer (health check)."""
+        await self._all("SELECT 1")
+
+    async def nonce_prefix(self) -> str:
+        """Random text unique to this database, so two databases behind one bot never share a nonce."""
+        async with self._db.transaction() as conn:
+            rows = list(
+                await conn.execute_fetchall("SELECT value FROM push_meta WHERE key = ?", (_NONCE_PREFIX_KEY,))
+            )
+            if rows:
+                return str(rows[0]["value"])
+            prefix = secrets.token_hex(4)
+            await conn.execute(
+                "INSERT INTO push_meta (key, value) VALUES (?, ?)", (_NONCE_PREFIX_KEY, prefix)
+            )
+            return prefix
+
+    # -- inbox -------------------------------------------------------------------------------------
+
+    async def add_inbox(self, entries: Sequence[InboxEntry]) -> list[int]:
+        """Store accepted events in one transaction (group commit); their ids in the same order."""
+        ids: list[int] = []
+        async with self._db.transaction() as conn:
+            for entry in entries:
+                cursor = await conn.execute(
+                    "INSERT INTO push_inbox (received_at, event_type, community_id, guild_ids, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        entry.received_at,
+                        entry.event_type,
+                        entry.community_id,
+                        _dumps(list(entry.guild_ids)),
+                        _dumps(entry.body),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+        return ids
+
+    async def unprocessed_inbox(self, limit: int) -> list[InboxRow]:
+        rows = await self._all(
+            "SELECT id, received_at, event_type, community_id, guild_ids, body FROM push_inbox "
+            "WHERE processed_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [
+            InboxRow(
+                id=row["id"],
+                received_at=row["received_at"],
+                event_type=row["event_type"],
+                community_id=row["community_id"],
+                guild_ids=tuple(json.loads(row["guild_ids"])),
+                body=json.loads(row["body"]),
+            )
+            for row in rows
+        ]
+
+    async def mark_inbox_processed(self, inbox_id: int, outcome: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_inbox SET processed_at = ?, outcome = ? WHERE id = ?",
+                (self._clock(), outcome, inbox_id),
+            )
+
+    async def inbox_depth(self) -> int:
+        row = await self._one("SELECT COUNT(*) FROM push_inbox WHERE processed_at IS NULL")
+        return 0 if row is None else int(row[0])
+
+    # -- outbox ------------------------------------------------------------------------------------
+
+    async def add_outbox(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        category: str,
+        accepted_at: float,
+        embed: Mapping[str, Any] | None = None,
+        card_id: int | None = None,
+        ping_role_id: int | None = None,
+    ) -> int:
+        """Queue one embed (or a live card's first post) for a channel."""
+        if (embed is None) == (card_id is None):
+            raise ValueError("an outbox row carries either an embed or a card")
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO push_outbox "
+                "(guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    channel_id,
+                    category,
+                    card_id,
+                    None if embed is None else _dumps(dict(embed)),
+                    ping_role_id,
+                    accepted_at,
+                    self._clock(),
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def channels_with_due_work(self, now: float) -> list[int]:
+        """Channels whose queue head may be sent now, or that owe a card edit now."""
+        rows = await self._all(
+            "SELECT o.channel_id FROM push_outbox AS o "
+            "JOIN (SELECT MIN(id) AS head FROM push_outbox WHERE status = 'pending' GROUP BY channel_id) AS h "
+            "ON o.id = h.head WHERE o.next_attempt_at <= ? "
+            f"UNION SELECT channel_id FROM push_card WHERE {_EDIT_OWED} AND next_attempt_at <= ?",
+            (now, now),
+        )
+        return [int(row[0]) for row in rows]
+
+    async def earliest_future_attempt(self, now: float) -> float | None:
+        """When the next backed-off work becomes due (None when nothing waits on a timer)."""
+        row = await self._one(
+            "SELECT MIN(at) FROM ("
+            "SELECT o.next_attempt_at AS at FROM push_outbox AS o "
+            "JOIN (SELECT MIN(id) AS head FROM push_outbox WHERE status = 'pending' GROUP BY channel_id) AS h "
+            "ON o.id = h.head WHERE o.next_attempt_at > ? "
+            f"UNION ALL SELECT next_attempt_at FROM push_card WHERE {_EDIT_OWED} AND next_attempt_at > ?)",
+            (now, now),
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def pending_head(self, channel_id: int, limit: int) -> list[OutboxRow]:
+        """The oldest pending rows of one channel, in order."""
+        rows = await self._all(
+            f"SELECT {_OUTBOX_COLUMNS} FROM push_outbox "
+            "WHERE channel_id = ? AND status = 'pending' ORDER BY id LIMIT ?",
+            (channel_id, limit),
+        )
+        return [_outbox(row) for row in rows]
+
+    async def batch_rows(self, batch_id: int) -> list[OutboxRow]:
+        rows = await self._all(
+            f"SELECT {_OUTBOX_COLUMNS} FROM push_outbox "
+            "WHERE batch_id = ? AND status = 'pending' ORDER BY id",
+            (batch_id,),
+        )
+        return [_outbox(row) for row in rows]
+
+    async def set_batch(self, row_ids: Sequence[int], batch_id: int) -> None:
+        """Fix which rows form one message, before it is sent (so a resend is byte-for-byte the same)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE push_outbox SET batch_id = ? WHERE id IN ({_placeholders(len(row_ids))}) "
+                "AND status = 'pending'",
+                (batch_id, *row_ids),
+            )
+
+    async def split_batch(self, row_ids: Sequence[int]) -> None:
+        """Send these rows one per message from now on (one of them made Discord reject the batch)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE push_outbox SET batch_id = NULL, solo = 1 WHERE id IN ({_placeholders(len(row_ids))})",
+                tuple(row_ids),
+            )
+
+    async def mark_sent(self, row_ids: Sequence[int], message_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_outbox SET status = 'sent', message_id = ?, finished_at = ?, last_error = NULL "
+                f"WHERE id IN ({_placeholders(len(row_ids))})",
+                (message_id, self._clock(), *row_ids),
+            )
+
+    async def mark_retry(self, row_ids: Sequence[int], error: str, next_attempt_at: float) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                f"WHERE id IN ({_placeholders(len(row_ids))})",
+                (_clip(error), next_attempt_at, *row_ids),
+            )
+
+    async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+                f"finished_at = ? WHERE id IN ({_placeholders(len(row_ids))}) AND status = 'pending'",
+                (_clip(error), self._clock(), *row_ids),
+            )
+
+    async def fail_channel(self, channel_id: int, error: str) -> int:
+        """Give up on everything owed to a channel Discord refuses us (deleted, or permissions lost).
+
+        Returns how many queued messages were dropped; live cards keep their state but stop owing edits.
+        """
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE push_outbox SET status = 'failed', last_error = ?, finished_at = ? "
+                "WHERE channel_id = ? AND status = 'pending'",
+                (_clip(error), now, channel_id),
+            )
+            dropped = cursor.rowcount
+            await conn.execute(
+                "UPDATE push_card SET rendered_version = version, last_error = ? "
+                f"WHERE channel_id = ? AND {_EDIT_OWED}",
+                (_clip(error), channel_id),
+            )
+            return dropped
+
+    async def outbox_stats(self) -> OutboxStats:
+        row = await self._one(
+            "SELECT "
+            "(SELECT COUNT(*) FROM push_outbox WHERE status = 'pending') + "
+            f"(SELECT COUNT(*) FROM push_card WHERE {_EDIT_OWED}), "
+            "(SELECT MIN(created_at) FROM push_outbox WHERE status = 'pending'), "
+            f"(SELECT MIN(updated_at) FROM push_card WHERE {_EDIT_OWED})"
+        )
+        if row is None:
+            return OutboxStats(depth=0, oldest_created_at=None)
+        candidates = [value for value in (row[1], row[2]) if value is not None]
+        return OutboxStats(depth=int(row[0]), oldest_created_at=min(candidates) if candidates else None)
+
+    async def outbox_rows(self, *, guild_id: int | None = None, status: str | None = None) -> list[OutboxRow]:
+        """Rows for inspection (tests, admin tools), oldest first."""
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            parameters.append(guild_id)
+        if status is not None:
+            clauses.append("status = ?")
+            parameters.append(status)
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = await self._all(f"SELECT {_OUTBOX_COLUMNS} FROM push_outbox {where}ORDER BY id", parameters)
+        return [_outbox(row) for row in rows]
+
+    # -- live cards --------------------------------------------------------------------------------
+
+    async def get_card(self, guild_id: int, kind: str, call_id: int) -> CardRow | None:
+        row = await self._one(
+            f"SELECT {_CARD_COLUMNS} FROM push_card WHERE guild_id = ? AND kind = ? AND call_id = ?",
+            (guild_id, kind, call_id),
+        )
+        return None if row is None else _card(row)
+
+    async def get_card_by_id(self, card_id: int) -> CardRow | None:
+        row = await self._one(f"SELECT {_CARD_COLUMNS} FROM push_card WHERE id = ?", (card_id,))
+        return None if row is None else _card(row)
+
+    async def open_cards(self, guild_id: int, kind: str) -> list[CardRow]:
+        rows = await self._all(
+            f"SELECT {_CARD_COLUMNS} FROM push_card WHERE guild_id = ? AND kind = ? AND finished = 0 "
+            "ORDER BY id",
+            (guild_id, kind),
+        )
+        return [_card(row) for row in rows]
+
+    async def create_card(
+        self,
+        *,
+        guild_id: int,
+        kind: str,
+        call_id: int,
+        community_id: str | None,
+        channel_id: int,
+        state: Mapping[str, Any],
+        finished: bool,
+    ) -> int:
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO push_card "
+                "(guild_id, kind, call_id, community_id, channel_id, state, finished, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    guild_id,
+                    kind,
+                    call_id,
+                    community_id,
+                    channel_id,
+                    _dumps(dict(state)),
+                    int(finished),
+                    now,
+                    now,
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    async def update_card_state(
+        self, card_id: int, state: Mapping[str, Any], *, finished: bool, visible: bool = True
+    ) -> None:
+        """Store a card's new state; ``visible`` changes bump the version so an edit becomes owed."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_card SET state = ?, finished = ?, updated_at = ?, "
+                "version = version + ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END, "
+                "next_attempt_at = CASE WHEN ? THEN 0 ELSE next_attempt_at END WHERE id = ?",
+                (_dumps(dict(state)), int(finished), self._clock(), int(visible), visible, visible, card_id),
+            )
+
+    async def card_post_pending(self, card_id: int) -> bool:
+        """True while a post of this card waits in the outbox."""
+        row = await self._one(
+            "SELECT 1 FROM push_outbox WHERE card_id = ? AND status = 'pending' LIMIT 1", (card_id,)
+        )
+        return row is not None
+
+    async def due_card_edits(self, channel_id: int, now: float, limit: int) -> list[CardRow]:
+        rows = await self._all(
+            f"SELECT {_CARD_COLUMNS} FROM push_card WHERE channel_id = ? AND {_EDIT_OWED} "
+            "AND next_attempt_at <= ? ORDER BY updated_at, id LIMIT ?",
+            (channel_id, now, limit),
+        )
+        return [_card(row) for row in rows]
+
+    async def card_shown(self, card_id: int, rendered_version: int, message_id: int) -> None:
+        """Discord now shows ``rendered_version`` of the card in ``message_id``."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_card SET message_id = ?, rendered_version = MAX(rendered_version, ?), "
+                "attempts = 0, next_attempt_at = 0, last_error = NULL WHERE id = ?",
+                (message_id, rendered_version, card_id),
+            )
+
+    async def card_retry(self, card_id: int, error: str, next_attempt_at: float) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_card SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (_clip(error), next_attempt_at, card_id),
+            )
+
+    async def card_give_up(self, card_id: int, error: str) -> None:
+        """Stop owing edits for the card's current version (a later change will try again)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_card SET rendered_version = version, last_error = ?, attempts = 0, "
+                "next_attempt_at = 0 WHERE id = ?",
+                (_clip(error), card_id),
+            )
+
+    async def card_message_lost(self, card_id: int) -> None:
+        """The card's message was deleted: forget it, so the next post makes a new one."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE push_card SET message_id = NULL, rendered_version = 0, attempts = 0, "
+                "next_attempt_at = 0 WHERE id = ?",
+                (card_id,),
+            )
+
+    # -- unit directory ----------------------------------------------------------------------------
+
+    async def unit_names(self, community_id: str) -> dict[int, str]:
+        rows = await self._all(
+            "SELECT ident_id, label FROM push_unit_name WHERE community_id = ?", (community_id,)
+        )
+        return {int(row["ident_id"]): str(row["label"]) for row in rows}
+
+    async def remember_unit_names(self, community_id: str, names: Mapping[int, str]) -> None:
+        if not names:
+            return
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO push_unit_name (community_id, ident_id, label, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (community_id, ident_id) DO UPDATE SET label = excluded.label, "
+                "updated_at = excluded.updated_at",
+                [(community_id, ident, label, now) for ident, label in names.items()],
+            )
+
+    # -- housekeeping ------------------------------------------------------------------------------
+
+    async def prune(self, *, finished_before: float, cards_before: float) -> int:
+        """Delete processed inbox rows and finished outbox rows older than ``finished_before``, and
+        finished cards untouched since ``cards_before``; returns how many rows went."""
+        async with self._db.transaction() as conn:
+            removed = 0
+            cursor = await conn.execute(
+                "DELETE FROM push_inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
+                (finished_before,),
+            )
+            removed += cursor.rowcount
+            cursor = await conn.execute(
+                "DELETE FROM push_outbox WHERE status != 'pending' AND finished_at < ?", (finished_before,)
+            )
+            removed += cursor.rowcount
+            cursor = await conn.execute(
+                f"DELETE FROM push_card WHERE finished = 1 AND updated_at < ? AND NOT ({_EDIT_OWED}) "
+                "AND id NOT IN (SELECT card_id FROM push_outbox WHERE status = 'pending' AND card_id IS NOT NULL)",
+                (cards_before,),
+            )
+            removed += cursor.rowcount
+            return removed
