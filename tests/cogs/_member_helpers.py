@@ -1,0 +1,84 @@
+"""Helpers shared by the member-command tests (/911, /311, /panic, /unit, /link)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cad.client import CadClient, CadResponse
+from bot.tree import user_message_for
+from tests.harness import World
+
+
+def answer_types(world: World, since: int) -> list[int]:
+    """Interaction callback types the bot sent after request ``since`` (5 deferred, 4 message, 9 modal)."""
+    return [
+        entry.json["type"]
+        for entry in world.env.http_requests[since:]
+        if entry.path.endswith("/callback") and isinstance(entry.json, dict)
+    ]
+
+
+def channel_posts(world: World, since: int) -> list[Any]:
+    """Messages the bot posted to channels (not interaction replies) after request ``since``."""
+    return [
+        entry
+        for entry in world.env.http_requests[since:]
+        if entry.method == "POST" and entry.path.startswith("/channels/")
+    ]
+
+
+def reply(result: Any) -> str:
+    """The ephemeral answer the member saw."""
+    assert result.response is not None, "the interaction was never answered"
+    assert result.ephemeral
+    return str(result.response.content)
+
+
+def refusal(world: World, result: Any) -> str:
+    """The refusal the member saw; also checks it came from a known error, not a crash."""
+    errors = world.env.errors  # reading acknowledges them, so SimCord won't fail the test at teardown
+    assert errors, "expected the command to be refused"
+    assert user_message_for(errors[-1]) is not None, f"unexpected error: {errors[-1]!r}"
+    return reply(result)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class DeclaredWaitCadClient(CadClient):
+    """The real client, with each request declared to SimCord as an external wait.
+
+    SimCord holds back wall-clock timers while bot work waits on undeclared I/O, so an aiohttp timeout would
+    never fire during a test; declaring the wait lets the real timeout fire on time. Nothing else changes.
+    """
+
+    env: Any = None
+
+    async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
+        if self.env is None:
+            return await super().request(*args, **kwargs)
+        return await self.env.external_wait(super().request(*args, **kwargs), reason="CAD request")
+
+
+async def install_impatient_cad(world: World, timeout_s: float = 0.3) -> DeclaredWaitCadClient:
+    """Swap in a client with a short timeout whose plan tier is already known (only the action meets a slow
+    CAD). Set ``world.sim.latency_s`` above ``timeout_s`` afterwards."""
+    client = DeclaredWaitCadClient(
+        world.extra["session"],
+        base_url=world.sim.base_url,
+        timeout_s=timeout_s,
+        rate_per_s=200,
+        burst=200,
+        max_retries=0,  # a retry's back-off sleep would be a virtual timer inside the declared wait
+    )
+    creds = await world.storage.guilds.get_credentials(world.guild.id)
+    assert creds is not None
+    await client.get_tier(creds)
+    client.env = world.env
+    world.bot.services.cad = client
+    return client
