@@ -1,0 +1,233 @@
+"""/panic and /unit status through SimCord against the CAD simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from simcord import OptionError
+
+from bot.cad.tiers import Tier
+from bot.storage.models import CommandGroup
+from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply
+from tests.harness import World
+
+OFFICER_UUID = "5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11"
+
+# Every unit command with options that make it succeed, for the refusals they all share.
+UNIT_COMMANDS: list[tuple[str, dict[str, Any], str]] = [
+    ("panic", {}, "UNIT_PANIC"),
+    ("panic", {"state": "off"}, "UNIT_PANIC"),
+    ("unit status", {"status": 3}, "UNIT_STATUS"),
+]
+COMMAND_IDS = ["panic-on", "panic-off", "unit-status"]
+
+
+@pytest.fixture
+def officer_unit(world: World) -> Any:
+    return world.community.add_unit(account=world.officer_account, unit_num="1A-12", name="Jordan Reyes")
+
+
+async def test_panic_turns_the_linked_units_panic_on(world: World, officer_unit: Any) -> None:
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    assert answer_types(world, since)[0] == 5
+    [sent] = world.sim.requests_of("UNIT_PANIC")
+    assert sent.data == [{"account": OFFICER_UUID, "isPanic": True}]
+    assert officer_unit.is_panic is True
+
+
+async def test_panic_off_clears_it(world: World, officer_unit: Any) -> None:
+    officer_unit.is_panic = True
+
+    result = await world.officer.slash(world.channel, "panic", state="off")
+
+    assert reply(result) == "Panic cleared."
+    [sent] = world.sim.requests_of("UNIT_PANIC")
+    assert sent.data == [{"account": OFFICER_UUID, "isPanic": False}]
+    assert officer_unit.is_panic is False
+
+
+async def test_panic_state_only_offers_on_and_off(world: World) -> None:
+    with pytest.raises(OptionError):
+        await world.officer.slash(world.channel, "panic", state="maybe")
+    assert world.sim.requests == []
+
+
+async def test_unit_status_sets_a_standard_status(world: World, officer_unit: Any) -> None:
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "unit status", status=4)
+
+    # Markdown-escaped, so Discord shows the label exactly: ON_SCENE.
+    assert reply(result) == r"Your unit status is now **ON\_SCENE**."
+    assert answer_types(world, since)[0] == 5
+    [sent] = world.sim.requests_of("UNIT_STATUS")
+    assert sent.data == [{"account": OFFICER_UUID, "status": 4, "serverId": 1}]
+    assert officer_unit.status == 4
+
+
+async def test_unit_status_accepts_a_community_code(world: World, officer_unit: Any) -> None:
+    await world.storage.guilds.set_server_id(world.guild.id, 3)
+    officer_unit.server_id = 3
+
+    result = await world.officer.slash(world.channel, "unit status", code=7)
+
+    assert reply(result) == "Your unit status is now **code 7**."
+    [sent] = world.sim.requests_of("UNIT_STATUS")
+    assert sent.data == [{"account": OFFICER_UUID, "status": 7, "serverId": 3}]
+    assert officer_unit.status == 7
+
+
+@pytest.mark.parametrize("options", [{}, {"status": 2, "code": 2}], ids=["neither", "both"])
+async def test_unit_status_needs_exactly_one_of_status_and_code(
+    world: World, options: dict[str, int]
+) -> None:
+    result = await world.officer.slash(world.channel, "unit status", **options)
+
+    assert refusal(world, result) == (
+        "Pick a status from the list, or give a community status number as `code` — exactly one of the two."
+    )
+    assert world.sim.requests == []
+
+
+async def test_unit_status_code_is_bounded_in_the_signature(world: World) -> None:
+    with pytest.raises(OptionError):
+        await world.officer.slash(world.channel, "unit status", code=100)
+    with pytest.raises(OptionError):
+        await world.officer.slash(world.channel, "unit status", status=9)
+    assert world.sim.requests == []
+
+
+async def test_member_linked_by_api_id_is_targeted_by_api_id(world: World) -> None:
+    api_id = str(world.member.id)
+    account = world.community.add_account("mfox", api_ids=[api_id])
+    unit = world.community.add_unit(account=account, unit_num="2B-04")
+    await world.storage.links.link(
+        world.guild.id, world.member.id, f"api-id:{api_id}", username="mfox", api_id=api_id
+    )
+
+    await world.member.slash(world.channel, "panic")
+    await world.member.slash(world.channel, "unit status", status=1)
+
+    assert world.sim.requests_of("UNIT_PANIC")[0].data == [{"apiId": api_id, "isPanic": True}]
+    assert world.sim.requests_of("UNIT_STATUS")[0].data == [{"apiId": api_id, "status": 1, "serverId": 1}]
+    assert unit.is_panic is True
+    assert unit.status == 1
+
+
+async def test_api_id_removed_from_the_cad_account_is_explained(world: World) -> None:
+    api_id = str(world.member.id)
+    await world.storage.links.link(world.guild.id, world.member.id, f"api-id:{api_id}", api_id=api_id)
+
+    result = await world.member.slash(world.channel, "panic")
+
+    assert (
+        refusal(world, result)
+        == "Your Discord account is not linked to a CAD account yet; link it with /link."
+    )
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_members_who_never_linked_are_sent_to_link(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    result = await world.member.slash(world.channel, command, **options)
+
+    assert refusal(world, result) == (
+        "Your Discord account isn't linked to a Sonoran CAD account yet; run /link first."
+    )
+    assert world.sim.requests == []
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_units_role_is_required_when_set(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    patrol = world.guild.create_role("Patrol")
+    await world.storage.roles.set(world.guild.id, CommandGroup.UNITS, patrol.id)
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    assert refusal(world, result) == "You need **@Patrol** to use unit commands."
+    assert world.sim.requests == []
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_members_with_the_units_role_are_allowed(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    patrol = world.guild.create_role("Patrol")
+    await world.storage.roles.set(world.guild.id, CommandGroup.UNITS, patrol.id)
+    trooper = world.guild.add_member(world.env.create_user("trooper"), roles=[patrol])
+    await world.storage.links.link(world.guild.id, trooper.id, "0d3c9a52-1111-4c3b-9f4e-2a7d1c9e0b22")
+
+    result = await trooper.slash(world.channel, command, **options)
+
+    assert not reply(result).startswith("You need")
+    assert len(world.sim.requests_of(request_type)) == 1
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_plan_below_standard_is_explained(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    world.community.tier = Tier.STARTER
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    feature = "Panic buttons" if request_type == "UNIT_PANIC" else "Unit status changes"
+    assert refusal(world, result) == f"{feature} need Sonoran CAD Standard; this community is on Starter."
+    assert world.sim.requests_of(request_type) == []
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_rejected_api_key_asks_an_admin_to_run_setup(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    world.community.rotate_key("not-the-key-the-bot-has")
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    assert refusal(world, result) == (
+        "The CAD rejected this server's API credentials; an admin needs to run /setup again."
+    )
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_api_not_enabled_is_explained(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    world.community.api_enabled = False
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    assert "not enabled for this community" in refusal(world, result)
+    assert len(world.sim.requests_of(request_type)) == 1
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_unconfigured_guild_is_told_to_run_setup(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    await world.storage.guilds.reset(world.guild.id)
+    await world.storage.links.link(world.guild.id, world.officer.id, OFFICER_UUID)
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    assert "an admin needs to run /setup" in refusal(world, result)
+    assert world.sim.requests == []
+
+
+@pytest.mark.parametrize(("command", "options", "request_type"), UNIT_COMMANDS, ids=COMMAND_IDS)
+async def test_cad_timeout_is_still_answered(
+    world: World, command: str, options: dict[str, Any], request_type: str
+) -> None:
+    await install_impatient_cad(world, timeout_s=0.3)
+    world.sim.latency_s = 30.0
+
+    result = await world.officer.slash(world.channel, command, **options)
+
+    assert refusal(world, result).startswith("The CAD took too long to answer")
+    assert len(world.sim.requests_of(request_type)) == 1
