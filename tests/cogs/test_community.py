@@ -244,3 +244,20 @@ async def test_refused_call_starts_no_cooldown(world: World, clock: FakeClock) -
     result = await world.member.slash(world.channel, "911", location="Legion Square", description="Car fire")
 
     assert reply(result).startswith("📞 911 call #")
+
+
+async def test_a_second_call_while_the_first_is_still_sending_is_refused(
+    world: World, clock: FakeClock
+) -> None:
+    # The cooldown starts only once the CAD accepts, so a double submit needs its own guard.
+    await install_impatient_cad(world, timeout_s=60)
+    world.sim.latency_s = 30.0
+
+    first = await world.member.slash(world.channel, "911", location="Legion Square", description="Car fire")
+    assert first.deferred  # still waiting for the slow CAD
+    second = await world.member.slash(world.channel, "311", location="Legion Square", description="Car fire")
+
+    assert refusal(world, second) == (
+        "Your previous call is still being sent to the CAD; wait for its confirmation."
+    )
+    assert len(world.sim.requests_of("CALL_911")) == 1
