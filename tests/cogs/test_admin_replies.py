@@ -1,0 +1,139 @@
+"""The admin reply formatters, as pure functions: plan tables, push-event instructions, samples, status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.cad.tiers import Tier
+from bot.formatting.admin_replies import (
+    PLAN_FEATURES,
+    TEST_ALERT_LABEL,
+    CadProbe,
+    PushTarget,
+    QueueStats,
+    StatusReport,
+    duration_text,
+    feature_plan,
+    plan_features,
+    push_instructions,
+    sample_alert_embed,
+    status_embed,
+)
+from bot.formatting.limits import clamp_embed
+from bot.storage.models import Category
+
+NOW = datetime(2025, 3, 14, 21, 14, 5, tzinfo=UTC)
+
+
+def test_feature_plans_follow_the_tier_table() -> None:
+    plans = {label: feature_plan(types) for label, types in PLAN_FEATURES}
+    assert plans["911 calls"] == plans["Panic button"] == plans["Unit status"] == Tier.STANDARD
+    assert plans["Lookups"] == plans["Call lists"] == plans["Unit lists"] == plans["Dispatch"] == Tier.PLUS
+    assert plans["Map blips"] == Tier.PRO
+
+
+@pytest.mark.parametrize(
+    ("tier", "allowed", "locked"),
+    [
+        (Tier.FREE, 0, 9),
+        (Tier.STARTER, 0, 9),
+        (Tier.STANDARD, 4, 5),
+        (Tier.PLUS, 8, 1),
+        (Tier.PRO, 9, 0),
+        (Tier.SONORAN_ONE, 9, 0),
+        (Tier(5), 9, 0),  # an unknown plan number above Pro still unlocks what Pro does
+    ],
+)
+def test_plan_features_split_what_works_from_what_needs_more(tier: Tier, allowed: int, locked: int) -> None:
+    works, needs = plan_features(tier)
+    assert (len(works), len(needs)) == (allowed, locked)
+    assert all(needed > tier for _, needed in needs)
+
+
+def test_instructions_for_an_https_address_only_offer_forwarding() -> None:
+    target = PushTarget(listener_enabled=True, listener_port=8085, public_url="https://bot.example.org")
+
+    option_a, option_b = (field["value"] for field in push_instructions(target, 1))
+
+    assert "only posts plain `http://IP:port/sonorancad/event`" in option_a
+    assert 'pushEventForwardUrl = "https://bot.example.org/sonorancad/event"' in option_b
+
+
+def test_instructions_for_an_address_with_a_path_only_offer_forwarding() -> None:
+    target = PushTarget(listener_enabled=True, listener_port=8085, public_url="http://203.0.113.7/cad/")
+
+    option_a, option_b = (field["value"] for field in push_instructions(target, 1))
+
+    assert "use FiveM forwarding" in option_a
+    assert 'pushEventForwardUrl = "http://203.0.113.7/cad/sonorancad/event"' in option_b
+
+
+def test_instructions_default_to_port_80_for_a_plain_http_address() -> None:
+    target = PushTarget(listener_enabled=True, listener_port=8085, public_url="http://203.0.113.7")
+
+    option_a = push_instructions(target, 3)[0]["value"]
+
+    assert "edit server **3**: set its IP to `203.0.113.7` and its Listener Port to `80`" in option_a
+
+
+def test_instructions_fit_discord_field_limits() -> None:
+    target = PushTarget(
+        listener_enabled=True, listener_port=65535, public_url="http://" + "a" * 200 + ":65535"
+    )
+    for field in push_instructions(target, 2_147_483_647):
+        assert len(field["value"]) <= 1024
+
+
+@pytest.mark.parametrize("category", list(Category))
+def test_every_category_has_a_labelled_sample_built_by_the_real_formatter(category: Category) -> None:
+    embed = sample_alert_embed(category, "Los Santos RP", NOW)
+
+    assert embed["title"].startswith("🧪 TEST · ")
+    assert embed["author"] == {"name": TEST_ALERT_LABEL}
+    assert embed["footer"]["text"].startswith(TEST_ALERT_LABEL)
+    assert embed["timestamp"] == NOW.isoformat()  # set by the push formatter, so it went through it
+    assert clamp_embed(embed) == embed
+
+
+def test_status_embed_says_unknown_rather_than_guessing() -> None:
+    report = StatusReport(cad=CadProbe(state="ok", tier=Tier.PLUS, latency_ms=87.4), listener_enabled=True)
+
+    fields = {field["name"]: field["value"] for field in status_embed(report)["fields"]}
+
+    assert fields["Sonoran CAD"] == "✅ answered in 87 ms · plan: Sonoran CAD Plus"
+    assert fields["Push events"] == "Listener: on\nLast event received for this community: unknown"
+    assert fields["Alerts waiting to be posted"] == "This server: unknown\nWhole bot: unknown"
+
+
+def test_status_embed_shows_queue_ages() -> None:
+    report = StatusReport(
+        cad=CadProbe(state="failed", problem="no answer within 30 s"),
+        listener_enabled=True,
+        guild_queue=QueueStats(depth=3, oldest_age_s=150),
+        bot_queue=QueueStats(depth=0),
+    )
+
+    embed = status_embed(report)
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+
+    assert fields["Sonoran CAD"] == "❌ no answer within 30 s"
+    assert fields["Alerts waiting to be posted"] == (
+        "This server: 3 waiting, oldest waiting 2 min\nWhole bot: nothing waiting"
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "under 1 s"),
+        (45, "45 s"),
+        (150, "2 min"),
+        (3 * 3600, "3 h"),
+        (5 * 86_400, "5 days"),
+        (-3, "under 1 s"),
+    ],
+)
+def test_duration_text(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text
