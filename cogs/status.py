@@ -1,0 +1,130 @@
+"""/status: is the CAD answering, are push events arriving, is anything stuck on its way to Discord.
+
+Every part is gathered independently and a failure of one (the CAD timing out, say) is shown as that part's
+state, never raised: /status is what an admin runs when something is already wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cad.errors import (
+    CadCredentialsError,
+    CadError,
+    CadRateLimitedError,
+    CadTimeoutError,
+    CadUnavailableError,
+)
+from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, status_embed
+from bot.storage import SecretKeyError
+from cogs._admin import KnowsLastEvent, admin_only
+from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+log = logging.getLogger(__name__)
+
+# One client timeout plus the client's retry back-offs after quick failures (0.5 s + 1 s): /status reports a
+# hung CAD after one timeout instead of waiting out every retry the client would make.
+RETRY_SLACK_S = 2.0
+
+
+async def probe_cad(svc: Services, guild_id: int) -> CadProbe:
+    try:
+        creds = await svc.storage.guilds.get_credentials(guild_id)
+    except SecretKeyError as exc:
+        return CadProbe(state="failed", problem=str(exc))
+    if creds is None:
+        return CadProbe(state="not_configured")
+    timeout_s = svc.settings.cad.timeout_s
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_s + RETRY_SLACK_S):
+            tier = await svc.cad.get_version(creds)
+    except (TimeoutError, CadTimeoutError):
+        problem = (
+            f"no answer within {timeout_s:g} s; the CAD may be down (status.sonorancad.com shows outages)"
+        )
+    except CadCredentialsError:
+        problem = "the CAD rejected this server's credentials; run /setup again"
+    except CadRateLimitedError:
+        problem = "the CAD asked the bot to slow down; try /status again in a minute"
+    except CadUnavailableError:
+        problem = "the CAD could not be reached (outage or network problem; see status.sonorancad.com)"
+    except CadError as exc:
+        problem = exc.user_message
+    else:
+        return CadProbe(state="ok", tier=tier, latency_ms=(time.monotonic() - started) * 1000)
+    log.info("/status: CAD check for guild %s failed: %s", guild_id, problem)
+    return CadProbe(state="failed", problem=problem)
+
+
+async def last_event_at(svc: Services, guild_id: int) -> datetime | None:
+    """When the pipeline last accepted an event for this guild's community; None when it cannot tell."""
+    pipeline = svc.pipeline
+    config = await svc.storage.guilds.get(guild_id)
+    if not isinstance(pipeline, KnowsLastEvent) or config is None or not config.community_id:
+        return None
+    received = await pipeline.last_event_received_at(config.community_id)
+    return datetime.fromtimestamp(received, UTC) if received is not None else None
+
+
+async def delivery_queues(svc: Services, guild_id: int) -> tuple[QueueStats | None, QueueStats | None]:
+    """(this guild's pending deliveries, the whole bot's), None for each the pipeline cannot tell."""
+    pipeline = svc.pipeline
+    if pipeline is None:
+        return None, None
+    now = time.time()
+    pending = await pipeline.store.outbox_rows(guild_id=guild_id, status="pending")
+    oldest = min((row.created_at for row in pending), default=None)
+    guild_queue = QueueStats(
+        depth=len(pending), oldest_age_s=None if oldest is None else max(0.0, now - oldest)
+    )
+    health = await pipeline.health()
+    bot_queue = (
+        QueueStats(depth=health.outbox_depth, oldest_age_s=health.oldest_pending_age_s)
+        if health.outbox_depth is not None
+        else None
+    )
+    return guild_queue, bot_queue
+
+
+class Status(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="status", description="Check the CAD connection and alert delivery (admins).")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @admin_only
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        svc = services(interaction)
+        guild_id = guild_id_of(interaction)
+        cad, last_event, (guild_queue, bot_queue) = await asyncio.gather(
+            probe_cad(svc, guild_id), last_event_at(svc, guild_id), delivery_queues(svc, guild_id)
+        )
+        report = StatusReport(
+            cad=cad,
+            listener_enabled=svc.pipeline is not None and svc.settings.server.enabled,
+            last_event_at=last_event,
+            guild_queue=guild_queue,
+            bot_queue=bot_queue,
+            failed_routes=await svc.storage.routes.failed(guild_id),
+        )
+        await interaction.followup.send(
+            embed=to_embed(status_embed(report)), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Status(bot))

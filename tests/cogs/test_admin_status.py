@@ -1,0 +1,240 @@
+"""/status (and /setup against a hung CAD) through SimCord, with a short CAD timeout so a hung CAD costs
+under a second: every part is answered, a failing part is described, nothing is raised at the admin."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import Services
+from bot.cad.client import CadClient, CadResponse
+from bot.cad.simulator import CadSimulator
+from bot.config import Settings
+from bot.push.delivery import DiscordPySender
+from bot.push.pipeline import PushPipeline
+from bot.storage import Storage
+from bot.storage.models import Category
+from cogs import status as status_cog
+from tests.harness import API_KEY, COMMUNITY_ID, World, test_settings
+
+CAD_TIMEOUT_S = 0.3
+HUNG_CAD_S = 30.0
+
+
+@pytest.fixture
+def bot_settings(cad_world_sim: CadSimulator, bot_storage: Storage, tmp_path: Path) -> Settings:
+    return test_settings(cad_world_sim.base_url, tmp_path / "bot.sqlite3", timeout_s=CAD_TIMEOUT_S)
+
+
+class DeclaredWaitCadClient(CadClient):
+    """The real client, each request declared to SimCord as external input.
+
+    SimCord holds back timers while bot work waits on undeclared I/O, so a hung CAD would stall the test
+    instead of timing out; declared, the client's own timeout fires. No retries: a back-off sleep inside the
+    declared wait would be a virtual timer nobody advances.
+    """
+
+    env: Any = None
+
+    async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
+        return await self.env.external_wait(super().request(*args, **kwargs), reason="CAD request")
+
+
+def install_declared_cad(world: World) -> None:
+    client = DeclaredWaitCadClient(
+        world.extra["session"], base_url=world.sim.base_url, timeout_s=CAD_TIMEOUT_S, max_retries=0
+    )
+    client.env = world.env
+    world.bot.services.cad = client
+
+
+class PipelineThatRemembers(PushPipeline):
+    """The real pipeline plus the method /status asks for (see the admin cog's report)."""
+
+    def __init__(self, *args: Any, last_seen: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_seen = last_seen
+        self.key_cache_invalidations = 0
+
+    async def last_event_received_at(self, community_id: str) -> float | None:
+        return self.last_seen.get(community_id)
+
+    def invalidate_key_cache(self) -> None:
+        self.key_cache_invalidations += 1
+
+
+def with_listener(world: World, pipeline: PushPipeline) -> None:
+    server = world.settings.server.model_copy(update={"enabled": True})
+    world.bot.services.settings = world.settings.model_copy(update={"server": server})
+    world.bot.services.pipeline = pipeline
+
+
+def fields_of(result: Any) -> dict[str, str]:
+    assert result.response is not None and result.ephemeral
+    [embed] = result.response.embeds
+    return {field.name: str(field.value) for field in embed.fields}
+
+
+async def test_status_with_the_cad_up(world: World) -> None:
+    result = await world.admin.slash(world.channel, "status")
+
+    fields = fields_of(result)
+    assert fields["Sonoran CAD"].startswith("✅ answered in ")
+    assert fields["Sonoran CAD"].endswith(" ms · plan: Sonoran CAD Pro")
+    [probe] = world.sim.requests_of("GET_VERSION")
+    assert probe.community_id == COMMUNITY_ID
+    assert fields["Push events"].startswith("Listener: off")  # the harness runs without the listener
+    assert fields["Alerts waiting to be posted"] == "This server: unknown\nWhole bot: unknown"
+    assert fields["Failed routes"] == "No failures recorded."
+
+
+async def test_status_answers_while_the_cad_hangs(world: World) -> None:
+    install_declared_cad(world)
+    world.sim.latency_s = HUNG_CAD_S
+    started = time.monotonic()
+
+    result = await world.admin.slash(world.channel, "status")
+
+    elapsed = time.monotonic() - started
+    fields = fields_of(result)
+    assert fields["Sonoran CAD"].startswith(f"❌ no answer within {CAD_TIMEOUT_S:g} s")
+    assert elapsed < HUNG_CAD_S / 3  # bounded by the bot's timeout, not by the CAD
+    assert world.env.errors == []  # reported, not raised
+
+
+async def test_status_reports_an_outage(world: World) -> None:
+    world.sim.fail_next(3, 503)
+
+    result = await world.admin.slash(world.channel, "status")
+
+    assert fields_of(result)["Sonoran CAD"].startswith("❌ the CAD could not be reached")
+
+
+async def test_status_reports_credentials_the_cad_no_longer_accepts(world: World) -> None:
+    world.community.rotate_key("rotated-in-the-cad")
+
+    result = await world.admin.slash(world.channel, "status")
+
+    assert (
+        fields_of(result)["Sonoran CAD"] == "❌ the CAD rejected this server's credentials; run /setup again"
+    )
+    assert API_KEY not in str(result.response.embeds[0].to_dict())
+
+
+async def test_status_on_a_server_that_never_ran_setup(world: World) -> None:
+    await world.storage.guilds.reset(world.guild.id)
+
+    result = await world.admin.slash(world.channel, "status")
+
+    assert fields_of(result)["Sonoran CAD"] == "Not connected: run `/setup`."
+    assert world.sim.requests_of("GET_VERSION") == []
+
+
+async def test_status_lists_failed_routes_with_the_reason(world: World) -> None:
+    await world.storage.routes.set_channel(world.guild.id, Category.PANIC, world.alerts.id)
+    await world.storage.routes.mark_failed(
+        world.guild.id, Category.PANIC, "missing permissions: Send Messages"
+    )
+
+    result = await world.admin.slash(world.channel, "status")
+
+    failed = fields_of(result)["Failed routes"]
+    assert failed.startswith(
+        f"❌ **Panic alerts** → <#{world.alerts.id}>: missing permissions: Send Messages (<t:"
+    )
+
+
+async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(world: World) -> None:
+    pipeline = PipelineThatRemembers(
+        world.storage, DiscordPySender(world.bot.http), last_seen={COMMUNITY_ID: 1_700_000_000.0}
+    )
+    with_listener(world, pipeline)
+    await pipeline.store.add_outbox(
+        guild_id=world.guild.id,
+        channel_id=world.alerts.id,
+        category="911",
+        embed={"title": "queued"},
+        accepted_at=time.time(),
+    )
+
+    result = await world.admin.slash(world.channel, "status")
+
+    fields = fields_of(result)
+    assert fields["Push events"] == "Listener: on\nLast event received for this community: <t:1700000000:R>"
+    queue = fields["Alerts waiting to be posted"]
+    assert queue.startswith("This server: 1 waiting, oldest waiting ")
+    assert "\nWhole bot: 1 waiting, oldest waiting " in queue
+
+
+async def test_status_says_unknown_when_the_pipeline_cannot_tell_when_events_arrived(world: World) -> None:
+    with_listener(world, PushPipeline(world.storage, DiscordPySender(world.bot.http)))
+
+    result = await world.admin.slash(world.channel, "status")
+
+    fields = fields_of(result)
+    assert fields["Push events"] == "Listener: on\nLast event received for this community: unknown"
+    assert fields["Alerts waiting to be posted"] == "This server: nothing waiting\nWhole bot: nothing waiting"
+
+
+async def test_setup_and_reset_drop_the_pipelines_cached_push_keys(world: World) -> None:
+    pipeline = PipelineThatRemembers(world.storage, DiscordPySender(world.bot.http), last_seen={})
+    with_listener(world, pipeline)
+
+    shown = await world.admin.slash(world.channel, "setup")
+    await world.admin.submit_modal(
+        shown, {"setup:community_id": COMMUNITY_ID, "setup:api_key": API_KEY, "setup:server_id": "1"}
+    )
+    assert pipeline.key_cache_invalidations == 1
+
+    prompt = await world.admin.slash(world.channel, "config reset")
+    await world.admin.click(prompt.response, label="Reset everything")
+    assert pipeline.key_cache_invalidations == 2
+
+
+async def test_setup_against_a_hung_cad_answers_and_stores_nothing(world: World) -> None:
+    world.sim.add_community("9001", "new-key-0001", world.community.tier)
+    install_declared_cad(world)
+    world.sim.latency_s = HUNG_CAD_S
+    shown = await world.admin.slash(world.channel, "setup")
+
+    result = await world.admin.submit_modal(
+        shown, {"setup:community_id": "9001", "setup:api_key": "new-key-0001", "setup:server_id": "1"}
+    )
+
+    errors = world.env.errors
+    assert errors, "the refusal goes through the tree's error handler"
+    assert result.response is not None
+    assert result.response.content.startswith(
+        f"Couldn't check those credentials: the CAD didn't answer within {CAD_TIMEOUT_S:g} s."
+    )
+    stored = await world.storage.guilds.get(world.guild.id)
+    assert stored is not None and stored.community_id == COMMUNITY_ID
+
+
+async def test_status_probe_gives_up_after_one_timeout_instead_of_every_retry(
+    cad_world_sim: CadSimulator,
+    bot_storage: Storage,
+    http_session: aiohttp.ClientSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hung CAD with a client that would retry five times: /status stops at its own deadline."""
+    cad_world_sim.add_community(COMMUNITY_ID, API_KEY)
+    await bot_storage.guilds.set_cad(1234, COMMUNITY_ID, API_KEY)
+    cad_world_sim.latency_s = HUNG_CAD_S
+    settings = test_settings(cad_world_sim.base_url, tmp_path / "bot.sqlite3", timeout_s=CAD_TIMEOUT_S)
+    patient = CadClient(http_session, base_url=cad_world_sim.base_url, timeout_s=CAD_TIMEOUT_S, max_retries=5)
+    monkeypatch.setattr(status_cog, "RETRY_SLACK_S", 0.1)
+    started = time.monotonic()
+
+    probe = await status_cog.probe_cad(Services(settings=settings, storage=bot_storage, cad=patient), 1234)
+
+    elapsed = time.monotonic() - started
+    assert probe.state == "failed"
+    assert probe.problem is not None and probe.problem.startswith(f"no answer within {CAD_TIMEOUT_S:g} s")
+    # Six attempts would take 6 x 0.3 s plus back-offs; the deadline is 0.3 s + 0.1 s.
+    assert elapsed < 6 * CAD_TIMEOUT_S / 2
