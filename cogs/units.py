@@ -6,6 +6,7 @@ its own; the alert then looks and pings exactly like one pressed in the CAD.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -51,8 +52,15 @@ class ActiveUnitCache:
     """Who is logged in, per community, for a short while: a panic should name the unit without every
     press costing a ``GET_ACTIVE_UNITS`` (rate-limited to a few a minute)."""
 
-    def __init__(self, ttl_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = 30.0,
+        lookup_budget_s: float = 2.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl_s = ttl_s
+        # The alert waits for this lookup, and a slow CAD (timeouts, read retries) must not hold a panic back.
+        self._lookup_budget_s = lookup_budget_s
         self._clock = clock
         self._units: dict[tuple[str, int], tuple[float, list[Unit]]] = {}
 
@@ -64,10 +72,13 @@ class ActiveUnitCache:
             if cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
                 return []
             try:
-                units = await cad.get_active_units(creds)
-            except CadError as exc:
+                async with asyncio.timeout(self._lookup_budget_s):
+                    units = await cad.get_active_units(creds)
+            except (CadError, TimeoutError) as exc:
                 # Naming the unit is a nicety; the panic itself already reached the CAD.
-                log.info("could not list active units for community %s: %s", creds.community_id, exc)
+                log.info(
+                    "could not list active units for community %s: %s", creds.community_id, type(exc).__name__
+                )
                 return []
             cached = (self._clock(), units)
             self._units[key] = cached

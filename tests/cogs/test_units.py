@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from simcord import OptionError
 
 from bot.cad.tiers import Tier
-from bot.storage.models import CommandGroup
-from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply
+from bot.push.delivery import DiscordPySender
+from bot.push.pipeline import PushPipeline
+from bot.storage.models import Category, CommandGroup
+from tests.cogs._member_helpers import answer_types, channel_posts, install_impatient_cad, refusal, reply
 from tests.harness import World
 
 OFFICER_UUID = "5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11"
@@ -231,3 +235,152 @@ async def test_cad_timeout_is_still_answered(
 
     assert refusal(world, result).startswith("The CAD took too long to answer")
     assert len(world.sim.requests_of(request_type)) == 1
+
+
+# ------------------------------------------------------------------------------------- panic alerts
+
+
+@pytest.fixture
+async def pipeline(world: World) -> AsyncIterator[PushPipeline]:
+    """The bot's push pipeline; built here while the shared harness still starts the bot without one."""
+    existing = world.bot.services.pipeline
+    if existing is not None:
+        yield existing
+        return
+    built = PushPipeline(world.storage, DiscordPySender(world.bot.http))
+    await built.start()
+    world.bot.services.pipeline = built
+    try:
+        yield built
+    finally:
+        world.bot.services.pipeline = None
+        await built.stop()
+
+
+@pytest.fixture
+async def supervisors(world: World, pipeline: PushPipeline) -> Any:
+    """A panic route to the alerts channel that pings this role."""
+    role = world.guild.create_role("Supervisors")
+    await world.storage.routes.set_channel(world.guild.id, Category.PANIC, world.alerts.id)
+    await world.storage.routes.set_ping_role(world.guild.id, Category.PANIC, role.id)
+    return role
+
+
+async def delivered(world: World, pipeline: PushPipeline, since: int) -> list[Any]:
+    await pipeline.wait_until_idle(timeout_s=5)
+    await world.env.settle()
+    return channel_posts(world, since)
+
+
+async def test_panic_alert_reaches_the_panic_route_and_pings_its_role(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    [post] = await delivered(world, pipeline, since)
+    assert post.path == f"/channels/{world.alerts.id}/messages"
+    assert post.json["content"] == f"<@&{supervisors.id}>"
+    assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(supervisors.id)]}
+    [embed] = post.json["embeds"]
+    assert embed["title"] == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from the CAD's active units
+    message = world.alerts.last_message
+    assert message is not None and message.embeds[0].title == "🚨 PANIC — 1A-12 Jordan Reyes"
+
+
+async def test_clearing_a_panic_is_posted_without_a_ping(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    since = len(world.env.http_requests)
+    await world.officer.slash(world.channel, "panic", state="off")
+
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["embeds"][0]["title"] == "✅ Panic cleared — 1A-12 Jordan Reyes"
+    assert "content" not in post.json
+    assert post.json["allowed_mentions"] == {"parse": []}
+
+
+async def test_active_units_are_asked_once_for_presses_close_together(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    since = len(world.env.http_requests)
+    await world.officer.slash(world.channel, "panic")
+    await world.officer.slash(world.channel, "panic", state="off")
+
+    assert len(await delivered(world, pipeline, since)) == 2
+    assert len(world.sim.requests_of("GET_ACTIVE_UNITS")) == 1
+
+
+async def test_panic_alert_is_posted_even_when_the_unit_cannot_be_named(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    world.community.tier = Tier.STANDARD  # panic works; listing units needs Plus
+
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    assert world.sim.requests_of("GET_ACTIVE_UNITS") == []
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["content"] == f"<@&{supervisors.id}>"
+    assert post.json["embeds"][0]["title"].startswith("🚨 PANIC — ")
+
+
+async def test_panic_alert_survives_a_failed_unit_listing(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    world.sim.fail_next(1, 400, request_type="GET_ACTIVE_UNITS")
+
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(supervisors.id)]}
+
+
+async def test_no_alert_when_the_cad_refused_the_panic(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    world.community.api_enabled = False
+
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    refusal(world, result)
+    assert await delivered(world, pipeline, since) == []
+
+
+async def test_panic_without_a_panic_route_still_confirms(
+    world: World, officer_unit: Any, pipeline: PushPipeline
+) -> None:
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    assert officer_unit.is_panic is True
+    assert await delivered(world, pipeline, since) == []
+
+
+async def test_a_cad_too_slow_to_list_units_does_not_hold_the_alert_back(
+    world: World,
+    officer_unit: Any,
+    pipeline: PushPipeline,
+    supervisors: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def never_answers(*args: Any, **kwargs: Any) -> list[Any]:
+        await world.env.external_wait(asyncio.Event().wait(), reason="a CAD that never lists its units")
+        return []
+
+    monkeypatch.setattr(world.bot.services.cad, "get_active_units", never_answers)
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+    assert result.deferred  # parked on the unit listing
+
+    await world.env.advance_time(3)  # past the lookup budget
+
+    assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["content"] == f"<@&{supervisors.id}>"
