@@ -560,3 +560,14 @@ async def test_config_reset_expires_without_an_answer(world: World) -> None:
     assert prompt.response.content == "Reset cancelled: no answer within a minute; nothing changed."
     assert prompt.response.components == []
     assert await world.storage.guilds.get(world.guild.id) is not None
+
+
+async def test_config_reset_is_refused_to_an_admin_demoted_since_the_prompt(world: World) -> None:
+    prompt = await world.admin.slash(world.channel, "config reset")
+    world.env.backend.remove_member_role(world.guild.id, world.admin.id, world.guild.roles["Admins"].id)
+    await world.env.settle()
+
+    refused = await world.admin.click(prompt.response, label="Reset everything")
+
+    assert refusal(world, refused) == ADMIN_REFUSAL
+    assert await world.storage.guilds.get(world.guild.id) is not None
