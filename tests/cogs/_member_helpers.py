@@ -27,6 +27,15 @@ def channel_posts(world: World, since: int) -> list[Any]:
     ]
 
 
+def reply_mentions(world: World, since: int) -> list[Any]:
+    """``allowed_mentions`` of every interaction reply the bot sent after request ``since``."""
+    return [
+        entry.json.get("allowed_mentions")
+        for entry in world.env.http_requests[since:]
+        if entry.path.startswith("/webhooks/") and isinstance(entry.json, dict)
+    ]
+
+
 def reply(result: Any) -> str:
     """The ephemeral answer the member saw."""
     assert result.response is not None, "the interaction was never answered"

@@ -11,7 +11,7 @@ import pytest
 
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
-from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply
+from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply, reply_mentions
 from tests.harness import World
 
 # Distinctive, so any copy of it in a file, log or message is easy to find.
@@ -59,6 +59,7 @@ async def test_a_valid_secret_links_the_members_account(world: World, fox: Any) 
     assert reply(submitted) == (
         "🔗 Linked to **mfox**. /panic and /unit status now act on your unit; /unlink undoes this."
     )
+    assert reply_mentions(world, since) == [{"parse": []}]
     link = await world.storage.links.get(world.guild.id, world.member.id)
     assert link is not None
     assert (link.account_uuid, link.username, link.api_id) == (FOX_UUID, "mfox", None)

@@ -15,6 +15,7 @@ from tests.cogs._member_helpers import (
     install_impatient_cad,
     refusal,
     reply,
+    reply_mentions,
 )
 from tests.harness import World
 
@@ -52,6 +53,7 @@ async def test_911_sends_an_emergency_call_and_confirms_with_the_call_id(world: 
     assert world.community.emergency_calls[1042].description == "Car on fire"
     # The 911 card comes from the CAD's EVENT_911 push, never from the command itself.
     assert channel_posts(world, since) == []
+    assert reply_mentions(world, since) == [{"parse": []}]
 
 
 async def test_311_sends_a_civil_call_with_the_caller_given(world: World) -> None:

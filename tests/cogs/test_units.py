@@ -13,7 +13,14 @@ from bot.cad.tiers import Tier
 from bot.push.delivery import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category, CommandGroup
-from tests.cogs._member_helpers import answer_types, channel_posts, install_impatient_cad, refusal, reply
+from tests.cogs._member_helpers import (
+    answer_types,
+    channel_posts,
+    install_impatient_cad,
+    refusal,
+    reply,
+    reply_mentions,
+)
 from tests.harness import World
 
 OFFICER_UUID = "5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11"
@@ -38,6 +45,7 @@ async def test_panic_turns_the_linked_units_panic_on(world: World, officer_unit:
 
     assert reply(result) == "🚨 Panic ON — dispatch has been alerted."
     assert answer_types(world, since)[0] == 5
+    assert reply_mentions(world, since) == [{"parse": []}]
     [sent] = world.sim.requests_of("UNIT_PANIC")
     assert sent.data == [{"account": OFFICER_UUID, "isPanic": True}]
     assert officer_unit.is_panic is True
