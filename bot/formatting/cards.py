@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import UTC
 
 from bot.formatting.context import CALL_ORIGIN_LABELS, Colour, FormatContext
-from bot.formatting.events import call_title, embed, field, listing, location_text, note_line, priority_text
+from bot.formatting.events import (
+    call_name,
+    call_title,
+    embed,
+    field,
+    listing,
+    location_text,
+    note_line,
+    priority_text,
+)
 from bot.formatting.limits import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, EmbedDict, clamp_embed, embed_size
 from bot.formatting.text import discord_len, neutralise, truncate
 from bot.push.cards import CardNote, DispatchCardState, Emergency911CardState
@@ -74,7 +83,7 @@ def render_dispatch_card(state: DispatchCardState, ctx: FormatContext) -> EmbedD
         Colour.GREY if state.closed else Colour.for_priority(state.priority),
         head,
         [
-            field("Code", code if code and code != neutralise(state.title).strip() else None),
+            field("Code", code if code and code != call_name(state.title, state.code) else None),
             field("Location", location_text(state.address, state.block)),
             field("Postal", neutralise(state.postal)),
             field("Origin", CALL_ORIGIN_LABELS.get(state.origin) if state.origin is not None else None),

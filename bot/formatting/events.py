@@ -167,7 +167,8 @@ def format_unit_status(event: ev.UnitStatusEvent, ctx: FormatContext) -> EmbedDi
 
 def format_unit_panic(event: ev.UnitPanicEvent, ctx: FormatContext) -> EmbedDict:
     who = _title_for_units(ctx, event.ident_ids)
-    units = field("Units", unit_list(ctx, event.ident_ids)) if len(event.ident_ids) > 1 else None
+    several = len(event.ident_ids) > 1
+    units = field("Units", unit_list(ctx, event.ident_ids), inline=False) if several else None
     if event.is_panic:
         return embed(
             ctx,
@@ -292,7 +293,7 @@ def _dispatch_fields(dispatch: ev.DispatchPayload, ctx: FormatContext) -> list[F
     if len(dispatch.notes) > _NOTES_ON_EVENT:
         notes.insert(0, f"*({len(dispatch.notes) - _NOTES_ON_EVENT} earlier notes)*")
     return [
-        field("Code", code if code and code != neutralise(dispatch.title).strip() else None),
+        field("Code", code if code and code != call_name(dispatch.title, dispatch.code) else None),
         field("Priority", priority_text(dispatch.priority)),
         field("Status", CALL_STATUS_LABELS.get(dispatch.status) if dispatch.status is not None else None),
         field("Origin", CALL_ORIGIN_LABELS.get(dispatch.origin) if dispatch.origin is not None else None),

@@ -193,7 +193,7 @@ def clamp_embed(embed: Mapping[str, Any], total_limit: int = EMBED_TOTAL_LIMIT) 
     """
     clamped: EmbedDict = {}
     if not isinstance(embed, Mapping):
-        return clamped
+        embed = {}
     title = _clean_text(embed.get("title"))
     if title is not None:
         clamped["title"] = truncate(title, TITLE_LIMIT)

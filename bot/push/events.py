@@ -32,6 +32,8 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 # Deeper nesting than any real payload has; beyond it the value is dropped instead of recursed into.
 _MAX_DEPTH = 32
+# Far more values than a push body within the listener's size limit can hold.
+_MAX_NODES = 100_000
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1", "y", "t"})
 
 
@@ -204,16 +206,28 @@ def _merged_ids(payload: Mapping[str, Any], *keys: str) -> list[Any]:
     return merged
 
 
-def sanitise_json(value: object, depth: int = 0) -> Any:
-    """A copy of decoded JSON with every string surrogate-repaired and absurd nesting cut off."""
-    if depth > _MAX_DEPTH:
+def sanitise_json(value: object) -> Any:
+    """A copy of decoded JSON with every string surrogate-repaired and absurd nesting or size cut off.
+
+    Decoded JSON is a tree, but a Python caller could pass shared references (a DAG) whose tree walk
+    is exponential; the node budget keeps the walk linear in what we actually keep.
+    """
+    budget = [_MAX_NODES]
+    return _sanitise(value, 0, budget)
+
+
+def _sanitise(value: object, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if depth > _MAX_DEPTH or budget[0] < 0:
         return None
     if isinstance(value, str):
         return repair_surrogates(value)
     if isinstance(value, Mapping):
-        return {repair_surrogates(str(key)): sanitise_json(item, depth + 1) for key, item in value.items()}
+        return {
+            repair_surrogates(str(key)): _sanitise(item, depth + 1, budget) for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [sanitise_json(item, depth + 1) for item in value]
+        return [_sanitise(item, depth + 1, budget) for item in value]
     if isinstance(value, bool | int | float) or value is None:
         return value
     return None
@@ -259,6 +273,8 @@ def _coerce_notes(value: object) -> list[Any]:
             notes.append(_object_or_empty(item))
         elif isinstance(item, str) and item.strip():
             notes.append(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            notes.append(coerce_text(item))
     return notes
 
 
