@@ -95,7 +95,7 @@ def bot_settings(cad_world_sim: CadSimulator, bot_storage: Storage, tmp_path: Pa
 @pytest.fixture
 def simcord_bot(bot_settings: Settings, bot_storage: Storage, http_session: aiohttp.ClientSession) -> CadBot:
     """The real bot, built by the production factory (SimCord's plugin starts it as ``simcord_env``)."""
-    return create_bot(bot_settings, bot_storage, http_session, with_pipeline=False)
+    return create_bot(bot_settings, bot_storage, http_session, with_pipeline=True)
 
 
 def declare_idle_waits(bot: CadBot, env: simcord.Env) -> None:

@@ -88,7 +88,7 @@ async def test_status_with_the_cad_up(world: World) -> None:
     [probe] = world.sim.requests_of("GET_VERSION")
     assert probe.community_id == COMMUNITY_ID
     assert fields["Push events"].startswith("Listener: off")  # the harness runs without the listener
-    assert fields["Alerts waiting to be posted"] == "This server: unknown\nWhole bot: unknown"
+    assert fields["Alerts waiting to be posted"] == "This server: nothing waiting\nWhole bot: nothing waiting"
     assert fields["Failed routes"] == "No failures recorded."
 
 
