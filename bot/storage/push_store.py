@@ -463,11 +463,10 @@ class PushStore:
     ) -> None:
         """Store a card's new state; ``visible`` changes bump the version so an edit becomes owed."""
         async with self._db.transaction() as conn:
+            # The retry schedule is kept: a burst of changes during an outage must not become a burst of requests.
             await conn.execute(
-                "UPDATE push_card SET state = ?, finished = ?, updated_at = ?, "
-                "version = version + ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END, "
-                "next_attempt_at = CASE WHEN ? THEN 0 ELSE next_attempt_at END WHERE id = ?",
-                (_dumps(dict(state)), int(finished), self._clock(), int(visible), visible, visible, card_id),
+                "UPDATE push_card SET state = ?, finished = ?, updated_at = ?, version = version + ? WHERE id = ?",
+                (_dumps(dict(state)), int(finished), self._clock(), int(visible), card_id),
             )
 
     async def card_post_pending(self, card_id: int) -> bool:

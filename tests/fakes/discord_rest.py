@@ -147,6 +147,8 @@ class DiscordRestFake:
         self.window = window
         self.nonce_window = nonce_window
         self.expected_token = token
+        # Lower it to make Discord refuse packed messages (400, code 50035), as it does for invalid ones.
+        self.max_embeds = MAX_EMBEDS
         self.requests: list[RecordedRequest] = []
         self._messages: dict[int, list[StoredMessage]] = defaultdict(list)
         self._by_id: dict[int, StoredMessage] = {}
@@ -360,7 +362,7 @@ class DiscordRestFake:
         record, early, headers, body = await self._admit(request, "create", channel_id, None)
         if early is not None:
             return early
-        problem = _invalid_message(body)
+        problem = _invalid_message(body, max_embeds=self.max_embeds)
         if problem is not None or body is None:
             record.status = 400
             return _json(
@@ -407,7 +409,7 @@ class DiscordRestFake:
         if message is None or message.channel_id != channel_id:
             record.status = 404
             return _json({"message": "Unknown Message", "code": 10008}, status=404, headers=headers)
-        problem = _invalid_message(body, editing=True)
+        problem = _invalid_message(body, editing=True, max_embeds=self.max_embeds)
         if problem is not None or body is None:
             record.status = 400
             return _json(
@@ -439,13 +441,15 @@ def _int_or_none(text: str) -> int | None:
     return None
 
 
-def _invalid_message(body: dict[str, Any] | None, *, editing: bool = False) -> str | None:
+def _invalid_message(
+    body: dict[str, Any] | None, *, editing: bool = False, max_embeds: int = MAX_EMBEDS
+) -> str | None:
     """Mirror the checks Discord applies that a delivery worker could trip over."""
     if body is None:
         return "body is not a JSON object"
     embeds = body.get("embeds") or []
-    if not isinstance(embeds, list) or len(embeds) > MAX_EMBEDS:
-        return "embeds: at most 10"
+    if not isinstance(embeds, list) or len(embeds) > max_embeds:
+        return f"embeds: at most {max_embeds}"
     if sum(embed_chars(embed) for embed in embeds) > MAX_EMBED_TOTAL_CHARS:
         return "embeds: total size exceeds 6000"
     if not editing and not embeds and not body.get("content"):

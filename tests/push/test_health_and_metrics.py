@@ -1,0 +1,92 @@
+"""``/healthz`` (200 healthy, 503 not) and ``/metrics`` (Prometheus text from the pipeline's own registry)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from bot.push.metrics import PushMetrics
+from bot.storage.models import Category
+from tests.push.conftest import GUILD_A, PushWorld, channel_of, envelope
+
+PANIC = channel_of(GUILD_A, Category.PANIC)
+
+
+async def _health(world: PushWorld) -> tuple[int, dict[str, object]]:
+    status, text = await world.get("/healthz")
+    return status, json.loads(text)
+
+
+async def test_healthy_when_database_discord_and_queue_are_fine(push_world: PushWorld) -> None:
+    status, report = await _health(push_world)
+    assert status == 200
+    assert report == {
+        "status": "ok",
+        "database": "ok",
+        "discord": "connected",
+        "outbox_depth": 0,
+        "oldest_pending_age_s": None,
+        "inbox_depth": 0,
+    }
+
+
+async def test_unhealthy_while_discord_is_disconnected(push_world: PushWorld) -> None:
+    push_world.connected[0] = False
+    status, report = await _health(push_world)
+    assert (status, report["status"], report["discord"]) == (503, "unhealthy", "disconnected")
+
+
+async def test_unhealthy_when_the_database_is_gone(push_world: PushWorld) -> None:
+    await push_world.storage.db.close()
+    status, report = await _health(push_world)
+    assert (status, report["database"], report["outbox_depth"]) == (503, "unavailable", None)
+
+
+async def test_outbox_depth_and_age_show_a_stuck_channel(push_world: PushWorld) -> None:
+    await push_world.restart(reopen_storage=False, stale_after_s=0.2)
+    push_world.fake.fail_channel(PANIC, 503)
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [58]}))
+    async with asyncio.timeout(10):
+        while (await _health(push_world))[1]["outbox_depth"] != 2:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    status, report = await _health(push_world)
+    assert status == 503
+    assert report["outbox_depth"] == 2
+    assert isinstance(report["oldest_pending_age_s"], float) and report["oldest_pending_age_s"] >= 0.2
+    push_world.fake.fail_channel(PANIC, None)
+    await push_world.settle()
+    status, report = await _health(push_world)
+    assert (status, report["outbox_depth"]) == (200, 0)
+
+
+async def test_metrics_count_events_auth_failures_deliveries_depth_and_latency(push_world: PushWorld) -> None:
+    push_world.fake.inject(PANIC, 503)
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}, key="nope"))
+    await push_world.post(envelope("EVENT_SOMETHING_ELSE", {"a": 1}))
+    await push_world.settle()
+    status, text = await push_world.get("/metrics")
+    assert status == 200
+    for line in (
+        'sonoran_push_events_received_total{outcome="accepted",type="EVENT_UNIT_PANIC"} 1.0',
+        'sonoran_push_events_received_total{outcome="unauthorized",type="NONE"} 1.0',
+        'sonoran_push_events_received_total{outcome="unknown_type",type="OTHER"} 1.0',
+        'sonoran_push_events_processed_total{outcome="posted",type="EVENT_UNIT_PANIC"} 1.0',
+        "sonoran_push_auth_failures_total 1.0",
+        # Two guilds share the community: two messages sent, one of them after a retry.
+        'sonoran_push_deliveries_total{kind="message",outcome="sent"} 2.0',
+        'sonoran_push_deliveries_total{kind="message",outcome="retried"} 1.0',
+        "sonoran_push_outbox_depth 0.0",
+        "sonoran_push_delivery_latency_seconds_count 2.0",
+        'sonoran_push_delivery_latency_seconds_bucket{le="+Inf"} 2.0',
+    ):
+        assert line in text, line
+
+
+async def test_each_pipeline_has_its_own_registry() -> None:
+    first, second = PushMetrics(), PushMetrics()
+    first.received("EVENT_911", "accepted")
+    assert b'type="EVENT_911"' in first.render()
+    assert b'type="EVENT_911"' not in second.render()

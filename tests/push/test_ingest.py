@@ -1,0 +1,114 @@
+"""The pieces of accepting an event: the address throttle and the group-committing inbox writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from bot.push.ingest import AuthThrottle, InboxWriter, StorageUnavailableError
+from bot.storage import Storage
+from bot.storage.push_store import InboxEntry, PushStore
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_blocks_after_too_many_failures_then_lets_go() -> None:
+    clock = ManualClock()
+    throttle = AuthThrottle(max_failures=3, window_s=10.0, block_s=30.0, clock=clock)
+    for _ in range(2):
+        throttle.failed("203.0.113.7")
+    assert throttle.retry_after("203.0.113.7") is None
+    throttle.failed("203.0.113.7")
+    assert throttle.retry_after("203.0.113.7") == pytest.approx(30.0)
+    assert throttle.retry_after("198.51.100.1") is None
+    clock.now += 20
+    assert throttle.retry_after("203.0.113.7") == pytest.approx(10.0)
+    clock.now += 10.5
+    assert throttle.retry_after("203.0.113.7") is None
+
+
+def test_throttle_forgets_failures_outside_its_window() -> None:
+    clock = ManualClock()
+    throttle = AuthThrottle(max_failures=3, window_s=10.0, block_s=30.0, clock=clock)
+    throttle.failed("a")
+    throttle.failed("a")
+    clock.now += 11
+    throttle.failed("a")
+    assert throttle.retry_after("a") is None
+
+
+def test_throttle_memory_is_bounded() -> None:
+    throttle = AuthThrottle(max_failures=100, max_tracked=3, clock=ManualClock())
+    for index in range(50):
+        throttle.failed(f"198.51.100.{index}")
+    assert len(throttle._failures) == 3
+
+
+@pytest.fixture
+async def push_store(tmp_path: Path) -> AsyncIterator[PushStore]:
+    storage = await Storage.open(tmp_path / "ingest.sqlite3", Fernet.generate_key().decode())
+    try:
+        yield PushStore(storage.db)
+    finally:
+        await storage.close()
+
+
+def _entry(number: int) -> InboxEntry:
+    return InboxEntry(
+        received_at=float(number),
+        event_type="EVENT_UNIT_PANIC",
+        community_id="4711",
+        guild_ids=(1,),
+        body={"type": "EVENT_UNIT_PANIC", "data": {"identIds": [number]}},
+    )
+
+
+async def test_concurrent_writes_share_one_commit(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real_add = push_store.add_inbox
+
+    async def counting(entries: Sequence[InboxEntry]) -> list[int]:
+        calls.append(len(entries))
+        return await real_add(entries)
+
+    monkeypatch.setattr(push_store, "add_inbox", counting)
+    writer = InboxWriter(push_store)
+    ids = await asyncio.gather(*(writer.write(_entry(number)) for number in range(20)))
+    assert calls == [20]
+    assert len(set(ids)) == 20
+    rows = await push_store.unprocessed_inbox(100)
+    assert [row.id for row in rows] == sorted(ids)
+    assert [row.body["data"]["identIds"][0] for row in rows] == list(range(20))
+
+
+async def test_a_failed_commit_answers_every_waiting_request(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(entries: Sequence[InboxEntry]) -> list[int]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(push_store, "add_inbox", failing)
+    writer = InboxWriter(push_store)
+    results = await asyncio.gather(*(writer.write(_entry(n)) for n in range(5)), return_exceptions=True)
+    assert all(isinstance(result, StorageUnavailableError) for result in results)
+
+
+async def test_later_writes_after_a_commit_get_their_own(push_store: PushStore) -> None:
+    writer = InboxWriter(push_store)
+    first = await writer.write(_entry(1))
+    second = await writer.write(_entry(2))
+    assert second == first + 1
+    assert await push_store.inbox_depth() == 2
