@@ -165,6 +165,15 @@ class PushIngest:
         self._auth_cache_ttl_s = auth_cache_ttl_s
         # Keyed-hash -> (expiry, guilds): saves a query per event in a burst. Only successes are cached.
         self._auth_cache: OrderedDict[str, tuple[float, tuple[GuildConfig, ...]]] = OrderedDict()
+        # Community -> when it last authenticated, stored or not (an unknown type still proves the link works).
+        self._last_seen: dict[str, float] = {}
+
+    def invalidate_key_cache(self) -> None:
+        """Forget cached key lookups, so a changed or removed key takes effect at once."""
+        self._auth_cache.clear()
+
+    def last_seen(self, community_id: str) -> float | None:
+        return self._last_seen.get(community_id)
 
     def check_throttle(self, address: str) -> Answer | None:
         wait = self.throttle.retry_after(address)
@@ -189,6 +198,10 @@ class PushIngest:
             log.warning("push event from %s rejected: missing or unknown key", address)
             return rejected(401, "unauthorized", "the key is missing or matches no community configured here")
         self.throttle.succeeded(address)
+        now = self._clock()
+        for guild in guilds:
+            if guild.community_id:
+                self._last_seen[guild.community_id] = now
         return guilds
 
     async def _guilds_for(self, key: object) -> tuple[GuildConfig, ...]:

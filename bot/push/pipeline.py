@@ -175,6 +175,18 @@ class PushPipeline:
         """Change one guild's live card with ``reducer`` (see :mod:`bot.push.cards` ``with_*`` helpers)."""
         return await self.processor.update_card(guild_id, kind, call_id, reducer)
 
+    # -- for /status and /setup ---------------------------------------------------------------------
+
+    def invalidate_key_cache(self) -> None:
+        """A guild's key changed or was removed: stop accepting events under the old key at once."""
+        self.ingest.invalidate_key_cache()
+
+    async def last_event_received_at(self, community_id: str) -> float | None:
+        """When this community's events last reached the listener (Unix seconds), or None if not known."""
+        seen = [self.ingest.last_seen(community_id), await self.store.last_received_at(community_id)]
+        known = [moment for moment in seen if moment is not None]
+        return max(known) if known else None
+
     # -- health ------------------------------------------------------------------------------------
 
     async def health(self) -> HealthReport:

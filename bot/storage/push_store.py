@@ -238,6 +238,11 @@ class PushStore:
                 (self._clock(), outcome, inbox_id),
             )
 
+    async def last_received_at(self, community_id: str) -> float | None:
+        """When an event of this community was last stored (Unix seconds), while its row is kept."""
+        row = await self._one("SELECT MAX(received_at) FROM push_inbox WHERE community_id = ?", (community_id,))
+        return None if row is None or row[0] is None else float(row[0])
+
     async def inbox_depth(self) -> int:
         row = await self._one("SELECT COUNT(*) FROM push_inbox WHERE processed_at IS NULL")
         return 0 if row is None else int(row[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -293,3 +294,30 @@ async def test_other_routes_and_methods_are_4xx(push_world: PushWorld) -> None:
     assert status == 405
     status, _ = await push_world.get("/nope")
     assert status == 404
+
+
+# -- what /status and /setup ask the pipeline ---------------------------------------------------------
+
+
+async def test_a_changed_key_stops_working_once_the_cache_is_invalidated(push_world: PushWorld) -> None:
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC)))[0] == 200
+    for guild in (GUILD_A, GUILD_B):
+        await push_world.storage.guilds.set_cad(guild, "4711", "a-brand-new-key")
+    push_world.pipeline.invalidate_key_cache()
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC)))[0] == 401
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="a-brand-new-key")))[0] == 200
+
+
+async def test_last_event_received_at_tracks_the_community(push_world: PushWorld) -> None:
+    pipeline = push_world.pipeline
+    assert await pipeline.last_event_received_at("4711") is None
+    before = time.time()
+    await push_world.post(envelope("EVENT_SOMETHING_UNKNOWN", PANIC))
+    seen = await pipeline.last_event_received_at("4711")
+    assert seen is not None and seen >= before
+    assert await pipeline.last_event_received_at("9000") is None
+    # Stored events answer from the database too, so the answer survives a restart.
+    await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC))
+    await push_world.restart()
+    after_restart = await push_world.pipeline.last_event_received_at("4711")
+    assert after_restart is not None and after_restart >= seen

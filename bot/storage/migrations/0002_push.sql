@@ -21,6 +21,8 @@ CREATE TABLE push_inbox (
 );
 
 CREATE INDEX push_inbox_unprocessed ON push_inbox (id) WHERE processed_at IS NULL;
+-- /status asks when a community last reached the listener.
+CREATE INDEX push_inbox_by_community ON push_inbox (community_id, received_at);
 
 -- One live card (a single Discord message edited in place) per call, per guild.
 -- `version` grows with every change; an edit is due while `rendered_version` is behind it, and it always
