@@ -240,7 +240,9 @@ class PushStore:
 
     async def last_received_at(self, community_id: str) -> float | None:
         """When an event of this community was last stored (Unix seconds), while its row is kept."""
-        row = await self._one("SELECT MAX(received_at) FROM push_inbox WHERE community_id = ?", (community_id,))
+        row = await self._one(
+            "SELECT MAX(received_at) FROM push_inbox WHERE community_id = ?", (community_id,)
+        )
         return None if row is None or row[0] is None else float(row[0])
 
     async def inbox_depth(self) -> int:
