@@ -1,0 +1,1 @@
+"""Reusable Discord UI pieces (views) that cogs share; formatting stays in ``bot.formatting``."""
