@@ -22,6 +22,7 @@ DEFAULT_TIMEOUT_S = 300.0
 PREV_LABEL = "◀ Prev"
 NEXT_LABEL = "Next ▶"
 DEFAULT_REFUSAL = "Only the person who ran this command can page it."
+SHARED_NOTE = "Posted in the channel."
 
 _NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -106,26 +107,31 @@ async def send_pages(
     interaction: discord.Interaction[Any],
     pages: Sequence[EmbedDict],
     *,
-    ephemeral: bool = True,
+    public: bool = False,
     refusal: str = DEFAULT_REFUSAL,
     view_timeout_s: float | None = DEFAULT_TIMEOUT_S,
 ) -> Paginator | None:
-    """Answer an already deferred ``interaction`` with ``pages``; buttons only when there is more than one.
+    """Answer an interaction deferred *ephemerally* with ``pages``; buttons only when there is more than one.
 
+    ``public`` posts the pages as a new channel message and turns the private "thinking" reply into a short
+    note: deferring privately first means a refusal before this point is never shown to the channel.
     Returns the paginator (``None`` for a single page) so callers and tests can inspect it.
     """
     if not pages:
         raise ValueError("send_pages needs at least one page")
+    if public:
+        # The first follow-up after a deferral would inherit its privacy, so the deferral is answered first.
+        await interaction.edit_original_response(content=SHARED_NOTE, allowed_mentions=_NO_MENTIONS)
     if len(pages) == 1:
         await interaction.followup.send(
-            embed=page_embed(pages[0]), ephemeral=ephemeral, allowed_mentions=_NO_MENTIONS
+            embed=page_embed(pages[0]), ephemeral=not public, allowed_mentions=_NO_MENTIONS
         )
         return None
     paginator = Paginator(pages, owner_id=interaction.user.id, timeout=view_timeout_s, refusal=refusal)
     paginator.message = await interaction.followup.send(
         embed=paginator.current,
         view=paginator,
-        ephemeral=ephemeral,
+        ephemeral=not public,
         allowed_mentions=_NO_MENTIONS,
         wait=True,
     )
