@@ -9,6 +9,7 @@ from simcord import OptionError
 from bot.cad.models import RecordType
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
+from bot.ui.pagination import Paginator
 from tests.cogs.views_support import (
     answer,
     cad_types,
@@ -336,3 +337,16 @@ async def test_expiry_after_the_message_was_deleted_is_quiet(world: World) -> No
     await world.env.advance_time(301)
 
     assert world.env.errors == []
+
+
+async def test_a_paginator_needs_pages() -> None:
+    with pytest.raises(ValueError):
+        Paginator([], owner_id=1)
+
+
+async def test_paginator_clamps_and_tracks_its_position() -> None:
+    paginator = Paginator([{"title": "t" * 400}, {"description": "two"}], owner_id=1, timeout=None)
+
+    assert len(paginator.current.title or "") == 256  # pages are clamped to Discord's limits when shown
+    assert paginator.position.label == "1/2"
+    assert paginator.previous_page.disabled and not paginator.next_page.disabled
