@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from bot.cad.endpoints import READ_TYPES
 from bot.cad.tiers import Tier, required_tier
 
 # Plural nouns for what a member was trying to use, so refusals read "Blips need Sonoran CAD Pro".
@@ -198,6 +199,20 @@ class CadTimeoutError(CadUnavailableError):
         "The CAD took too long to answer; check the CAD before trying again, "
         "as the action may already be done."
     )
+    read_user_message = "The CAD took too long to answer; try again in a moment."
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        request_type: str | None = None,
+        user_message: str | None = None,
+    ) -> None:
+        # Only a write can have happened without us hearing back; a slow read just needs another try.
+        if user_message is None and request_type in READ_TYPES:
+            user_message = self.read_user_message
+        super().__init__(detail, status=status, request_type=request_type, user_message=user_message)
 
 
 class CadWrongEndpointError(CadError):

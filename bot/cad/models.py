@@ -294,12 +294,12 @@ class DispatchCall(CadModel):
     @property
     def origin_label(self) -> str:
         known = _enum_or_none(CallOrigin, self.origin)
-        return known.label if known else f"Origin {self.origin}"
+        return known.label if known is not None else f"Origin {self.origin}"
 
     @property
     def status_label(self) -> str:
         known = _enum_or_none(CallStatus, self.status)
-        return known.label if known else f"Status {self.status}"
+        return known.label if known is not None else f"Status {self.status}"
 
     @property
     def is_closed(self) -> bool:
