@@ -244,6 +244,10 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wakeup.set()
 
+    def resume(self) -> None:
+        """Allow :meth:`run` again after a :meth:`stop` (a pipeline that is stopped and started again)."""
+        self._stopping = False
+
     @property
     def busy_channels(self) -> int:
         return len(self._channel_tasks)
@@ -380,7 +384,7 @@ class DeliveryWorker:
         }
         ids = [row.id for row in rows]
         try:
-            message_id = await self._sender.send_message(channel_id, payload)
+            message_id = await self._guarded(self._sender.send_message(channel_id, payload))
         except RetryableDeliveryError as exc:
             await self._retry_rows(rows, exc)
             return
@@ -493,7 +497,7 @@ class DeliveryWorker:
             "enforce_nonce": True,
         }
         try:
-            message_id = await self._sender.send_message(card.channel_id, payload)
+            message_id = await self._guarded(self._sender.send_message(card.channel_id, payload))
         except RetryableDeliveryError as exc:
             await self._retry_rows([row], exc)
             return
@@ -530,7 +534,7 @@ class DeliveryWorker:
             "allowed_mentions": dict(NO_MENTIONS),
         }
         try:
-            await self._sender.edit_message(channel_id, card.message_id, payload)
+            await self._guarded(self._sender.edit_message(channel_id, card.message_id, payload))
         except RetryableDeliveryError as exc:
             delay = self._backoff(card.attempts + 1, exc.retry_after)
             log.warning("editing live card %s failed (%s); retry in %.1f s", card.id, exc.reason, delay)
@@ -561,6 +565,17 @@ class DeliveryWorker:
         self._metrics.deliveries.labels(kind="card_edit", outcome="sent").inc()
         self._cooldown_until.pop(channel_id, None)
         return True
+
+    async def _guarded(self, request: Awaitable[T]) -> T:
+        """The sender's result; an exception it should never raise (a bug) backs off like an outage
+        instead of failing the channel task, which would be restarted at once and spin."""
+        try:
+            return await request
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            log.exception("the Discord sender failed unexpectedly")
+            raise RetryableDeliveryError(f"unexpected {type(exc).__name__}") from None
 
     # -- upkeep --------------------------------------------------------------------------------------------
 

@@ -119,6 +119,8 @@ class PushPipeline:
         if self._running:
             return
         self._running = True
+        self.processor.resume()
+        self.delivery.resume()
         for name, loop in (("push-processor", self.processor.run), ("push-delivery", self.delivery.run)):
             task = asyncio.create_task(loop(), name=name)
             self._tasks.add(task)

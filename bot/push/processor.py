@@ -21,8 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from bot.formatting.cards import render_911_card, render_dispatch_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
@@ -146,6 +144,10 @@ class PushProcessor:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def resume(self) -> None:
+        """Allow :meth:`run` again after :meth:`request_stop`."""
+        self._stopping = False
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -405,18 +407,21 @@ class PushProcessor:
     # -- rendering ---------------------------------------------------------------------------------
 
     async def render_card(self, card: CardRow) -> EmbedDict:
-        """The card's latest stored state as an embed (used by the delivery worker for posts and edits)."""
+        """The card's latest stored state as an embed (used by the delivery worker for posts and edits).
+
+        Never raises: a card that cannot be drawn is shown as a plain placeholder rather than left unsent.
+        """
         ctx = await self._context(card.community_id)
         try:
             state = _card_state(card.kind, card.state)
-        except ValidationError:
-            log.exception("live card %s has an unreadable stored state", card.id)
+            if isinstance(state, DispatchCardState):
+                return clamp_embed(render_dispatch_card(state, ctx))
+            return clamp_embed(render_911_card(state, ctx))
+        except Exception:  # a formatter bug or an unreadable stored state must not stall the channel
+            log.exception("live card %s cannot be drawn", card.id)
             return clamp_embed(
                 {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
             )
-        if isinstance(state, DispatchCardState):
-            return clamp_embed(render_dispatch_card(state, ctx))
-        return clamp_embed(render_911_card(state, ctx))
 
 
 async def _plain_await(awaitable: Awaitable[T]) -> T:

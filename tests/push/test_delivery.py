@@ -6,7 +6,9 @@ import asyncio
 import itertools
 from typing import Any
 
-from bot.push.delivery import DeliveryConfig
+from bot.push import events as ev
+from bot.push.delivery import DeliveryConfig, DiscordPySender
+from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category
 from tests.push.conftest import FAST_DELIVERY, GUILD_A, GUILD_B, PushWorld, channel_of, envelope
 
@@ -206,3 +208,27 @@ async def test_nothing_is_lost_under_mixed_faults(push_world: PushWorld) -> None
     assert len(push_world.fake.messages(UNITS)) + len(push_world.fake.messages(OTHER)) < 24
     assert push_world.fake.exhausted_bucket_requests == []
     assert await _outbox(push_world, "pending") == []
+
+
+class _SenderWithABug(DiscordPySender):
+    """The real sender, except that its first call fails the way a bug would."""
+
+    calls = 0
+
+    async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
+        type(self).calls += 1
+        if type(self).calls == 1:
+            raise TypeError("a bug in the sender")
+        return await super().send_message(channel_id, payload)
+
+
+async def test_an_unexpected_sender_error_backs_off_instead_of_spinning(push_world: PushWorld) -> None:
+    await push_world.pipeline.stop()
+    push_world.pipeline = PushPipeline(
+        push_world.storage, _SenderWithABug(push_world.http), delivery=FAST_DELIVERY
+    )
+    await push_world.pipeline.start()
+    await push_world.pipeline.publish_local(GUILD_A, ev.UnitPanicEvent(ident_ids=[57]))
+    await push_world.pipeline.wait_until_idle(10)
+    assert _SenderWithABug.calls == 2
+    assert len(push_world.fake.messages(PANIC)) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.push import events as ev
 from bot.push.cards import CardKind, DispatchCardState, closed, dispatch_state_from_call, with_note
 from bot.storage.models import Category
@@ -207,3 +209,17 @@ async def test_publish_local_takes_the_same_path_for_one_guild(push_world: PushW
     assert "600" in _text(card.embeds[0])
     assert push_world.fake.messages(channel_of(GUILD_B, Category.PANIC)) == []
     assert push_world.fake.messages(channel_of(GUILD_B, Category.DISPATCH)) == []
+
+
+async def test_a_card_that_cannot_be_drawn_is_posted_as_a_placeholder(
+    push_world: PushWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.push.processor as processor
+
+    def broken(state: object, ctx: object) -> dict[str, Any]:
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(processor, "render_dispatch_card", broken)
+    await _step(push_world, "EVENT_DISPATCH_NEW", _dispatch(call_id=808))
+    [card] = push_world.fake.messages(DISPATCH_CHANNEL)
+    assert card.embeds[0]["title"] == "Call #808"

@@ -144,3 +144,11 @@ async def test_a_fresh_pipeline_object_on_the_same_database_shares_the_nonce_pre
     assert await other.store.nonce_prefix() == first
     await push_world.restart()
     assert await push_world.pipeline.store.nonce_prefix() == first
+
+
+async def test_the_same_pipeline_object_can_be_stopped_and_started_again(push_world: PushWorld) -> None:
+    await push_world.pipeline.stop()
+    await push_world.pipeline.start()
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    await push_world.settle()
+    assert len(push_world.fake.messages(PANIC)) == 1
