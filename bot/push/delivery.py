@@ -263,7 +263,7 @@ class DeliveryWorker:
                 channels = await self._store.channels_with_due_work(now)
                 next_due = await self._store.earliest_future_attempt(now)
                 await self._housekeeping(now)
-            except STORAGE_ERRORS:
+            except Exception:  # the database failed (or a bug): the scheduler must outlive it
                 log.exception(
                     "delivery worker cannot read the outbox; retrying in %.0f s", self._config.storage_retry_s
                 )
@@ -312,8 +312,8 @@ class DeliveryWorker:
 
     async def _serve_channel(self, channel_id: int) -> None:
         """Send this channel's due work, one request at a time, until none is due."""
-        async with self._slots:
-            try:
+        try:
+            async with self._slots:
                 if channel_id not in self._checked_channels:
                     self._checked_channels.add(channel_id)
                     self._clear_failure_on_success.add(channel_id)
@@ -323,8 +323,13 @@ class DeliveryWorker:
                     sent = await self._send_head(channel_id)
                     if not edited and not sent:
                         return
-            except STORAGE_ERRORS:
-                log.exception("delivery to channel %s paused: the database failed", channel_id)
+        except (
+            Exception
+        ):  # the database failed, or a bug: pause this channel instead of respawning it at once
+            log.exception(
+                "delivery to channel %s paused for %.0f s", channel_id, self._config.storage_retry_s
+            )
+            await self._idle_wait(asyncio.sleep(self._config.storage_retry_s))
 
     # -- outbox head ----------------------------------------------------------------------------------
 

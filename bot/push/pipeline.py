@@ -84,6 +84,7 @@ class PushPipeline:
             self.metrics,
             on_queued=self.delivery.wake,
             idle_wait=idle_wait,
+            storage_retry_s=(delivery or DeliveryConfig()).storage_retry_s,
             clock=clock,
         )
         self.ingest = PushIngest(

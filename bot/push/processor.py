@@ -158,10 +158,8 @@ class PushProcessor:
             self._wakeup.clear()
             try:
                 processed = await self.process_pending()
-            except STORAGE_ERRORS:
-                log.exception(
-                    "push processor cannot use the database; retrying in %.0f s", self._storage_retry_s
-                )
+            except Exception:  # the database failed (or a bug): keep the loop alive and try again shortly
+                log.exception("push processor failed; retrying in %.0f s", self._storage_retry_s)
                 await self._idle_wait(self._sleep_or_wake(self._storage_retry_s))
                 continue
             if processed:

@@ -44,6 +44,7 @@ FAST_DELIVERY = DeliveryConfig(
     drain_timeout_s=1.0,
     channel_cooldown_s=60.0,
     housekeeping_interval_s=3600.0,
+    storage_retry_s=0.1,
 )
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
+
+import pytest
 
 from bot.config import ServerSettings
 from bot.push.delivery import DiscordPySender
@@ -151,4 +154,29 @@ async def test_the_same_pipeline_object_can_be_stopped_and_started_again(push_wo
     await push_world.pipeline.start()
     await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
     await push_world.settle()
+    assert len(push_world.fake.messages(PANIC)) == 1
+
+
+async def test_loops_survive_a_database_hiccup(
+    push_world: PushWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = push_world.pipeline.store
+    failures = {"unprocessed_inbox": 1, "pending_head": 1}
+
+    def failing_once(name: str) -> Any:
+        real = getattr(store, name)
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if failures[name]:
+                failures[name] -= 1
+                raise sqlite3.OperationalError("database is locked")
+            return await real(*args, **kwargs)
+
+        return wrapper
+
+    for name in failures:
+        monkeypatch.setattr(store, name, failing_once(name))
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    await push_world.settle()
+    assert failures == {"unprocessed_inbox": 0, "pending_head": 0}
     assert len(push_world.fake.messages(PANIC)) == 1
