@@ -181,7 +181,7 @@ class PushProcessor:
                 break
             await self._process_row(row)
             handled += 1
-        if handled:
+            # Wake delivery per event, not per batch: the first alert of a burst must not wait for the rest.
             self._on_queued()
         return handled
 
