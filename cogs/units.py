@@ -84,9 +84,6 @@ class ActiveUnitCache:
             self._units[key] = cached
         return [unit for unit in cached[1] if _matches(unit, target)]
 
-    def forget(self, creds: CadCredentials) -> None:
-        self._units.pop((creds.community_id, creds.server_id), None)
-
 
 class Units(commands.Cog):
     """A member's own unit: panic button and status."""
@@ -157,10 +154,12 @@ class Units(commands.Cog):
         status: Choice[int] | None = None,
         code: app_commands.Range[int, 0, MAX_STATUS_CODE] | None = None,
     ) -> None:
-        if (status is None) == (code is None):
+        if status is not None and code is None:
+            new_status = status.value
+        elif code is not None and status is None:
+            new_status = code
+        else:
             raise UserFacingError(member_replies.STATUS_CHOICE_REQUIRED)
-        new_status = status.value if status is not None else code
-        assert new_status is not None
         link = await linked_account(interaction)
         creds = await guild_credentials(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -160,7 +160,7 @@ async def test_linking_without_plus_stores_the_account_without_a_username(world:
 
 
 async def test_a_failed_username_lookup_does_not_undo_a_proven_link(world: World, fox: Any) -> None:
-    world.sim.fail_next(3, 503, request_type="GET_ACCOUNT")
+    world.sim.fail_next(1, 400, request_type="GET_ACCOUNT")
 
     submitted = await open_and_submit(world, world.member, SECRET)
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from simcord import OptionError
 
 from bot.cad.tiers import Tier
-from bot.push.delivery import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category, CommandGroup
 from tests.cogs._member_helpers import (
@@ -249,20 +247,11 @@ async def test_cad_timeout_is_still_answered(
 
 
 @pytest.fixture
-async def pipeline(world: World) -> AsyncIterator[PushPipeline]:
-    """The bot's push pipeline; built here while the shared harness still starts the bot without one."""
-    existing = world.bot.services.pipeline
-    if existing is not None:
-        yield existing
-        return
-    built = PushPipeline(world.storage, DiscordPySender(world.bot.http))
-    await built.start()
-    world.bot.services.pipeline = built
-    try:
-        yield built
-    finally:
-        world.bot.services.pipeline = None
-        await built.stop()
+def pipeline(world: World) -> PushPipeline:
+    """The bot's own push pipeline, built by the production factory and started with the bot."""
+    running = world.bot.services.pipeline
+    assert running is not None
+    return running
 
 
 @pytest.fixture
