@@ -23,9 +23,7 @@ class NotConfiguredError(UserFacingError):
 
 class NotLinkedError(UserFacingError):
     def __init__(self) -> None:
-        super().__init__(
-            "Your Discord account isn't linked to a Sonoran CAD account yet; run /link first."
-        )
+        super().__init__("Your Discord account isn't linked to a Sonoran CAD account yet; run /link first.")
 
 
 class MissingGroupRoleError(UserFacingError):

@@ -74,6 +74,15 @@ async def send_ephemeral(interaction: discord.Interaction[Any], content: str) ->
         log.warning("could not deliver an error message for interaction %s", interaction.id)
 
 
+def _where(interaction: discord.Interaction[Any]) -> str:
+    """Name what failed without logging what the member typed (a modal may hold an account secret)."""
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    data = interaction.data or {}
+    custom_id = data.get("custom_id") if isinstance(data, dict) else None
+    return f"component {custom_id!r}" if custom_id else f"interaction type {interaction.type.name}"
+
+
 async def report_interaction_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
     message = user_message_for(error)
     if message is None:
@@ -82,7 +91,7 @@ async def report_interaction_error(interaction: discord.Interaction[Any], error:
         log.error(
             "unexpected error %s in %s (guild %s, user %s)",
             error_id,
-            interaction.command.qualified_name if interaction.command else interaction.data,
+            _where(interaction),
             interaction.guild_id,
             interaction.user.id,
             exc_info=(type(original), original, original.__traceback__),
