@@ -112,6 +112,10 @@ class Units(commands.Cog):
                 creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
             )
         event = ev.UnitPanicEvent.model_validate({"identIds": [u.id for u in units], "isPanic": is_panic})
+        if not units:
+            # No unit to name (not logged in as a unit, or the plan can't list units): say who pressed it.
+            who = link.username or interaction.user.display_name
+            event = event.model_copy(update={"pressed_by": who})
         await pipeline.publish_local(guild_id_of(interaction), event)
 
     @app_commands.command(name="panic", description="Press your unit's panic button (state: off clears it).")

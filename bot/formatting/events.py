@@ -166,7 +166,7 @@ def format_unit_status(event: ev.UnitStatusEvent, ctx: FormatContext) -> EmbedDi
 
 
 def format_unit_panic(event: ev.UnitPanicEvent, ctx: FormatContext) -> EmbedDict:
-    who = _title_for_units(ctx, event.ident_ids)
+    who = _title_for_units(ctx, event.ident_ids, event.pressed_by if not event.ident_ids else "")
     several = len(event.ident_ids) > 1
     units = field("Units", unit_list(ctx, event.ident_ids), inline=False) if several else None
     if event.is_panic:

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -621,9 +622,14 @@ class UnitPanicEvent(PushEvent):
 
     ident_ids: IntList = []
     is_panic: Flag = True
+    # Not on the wire: set by the bot for panics pressed through /panic, when the unit's ident is unknown
+    # (the member is not logged in as a unit, or the plan can't list units) so the alert still says who.
+    pressed_by: str = Field("", exclude=True)
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload.pop("pressed_by", None)  # never taken from a pushed payload
+        payload.pop("pressedBy", None)
         payload["identIds"] = _merged_ids(payload, "identIds", "identId")
         if payload.get("isPanic") is None and payload.get("is_panic") is None:
             payload.pop("isPanic", None)

@@ -321,7 +321,7 @@ async def test_panic_alert_is_posted_even_when_the_unit_cannot_be_named(
     assert world.sim.requests_of("GET_ACTIVE_UNITS") == []
     [post] = await delivered(world, pipeline, since)
     assert post.json["content"] == f"<@&{supervisors.id}>"
-    assert post.json["embeds"][0]["title"].startswith("🚨 PANIC — ")
+    assert post.json["embeds"][0]["title"] == "🚨 PANIC — jreyes"  # the member's linked CAD username
 
 
 async def test_panic_alert_survives_a_failed_unit_listing(

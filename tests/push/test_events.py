@@ -559,3 +559,9 @@ def test_legacy_names_route_like_their_current_names(type_: str, category: str) 
 
 def test_unknown_type_routes_to_other() -> None:
     assert category_for("EVENT_FROM_THE_FUTURE") == Category.OTHER
+
+
+def test_a_pushed_payload_cannot_set_the_local_pressed_by_label() -> None:
+    outcome = parse_event("EVENT_UNIT_PANIC", {"identIds": [], "isPanic": True, "pressed_by": "@everyone"})
+    [event] = outcome.events
+    assert event.pressed_by == ""
