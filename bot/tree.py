@@ -78,7 +78,7 @@ def _where(interaction: discord.Interaction[Any]) -> str:
     """Name what failed without logging what the member typed (a modal may hold an account secret)."""
     if interaction.command is not None:
         return f"/{interaction.command.qualified_name}"
-    data = interaction.data or {}
+    data: Any = interaction.data or {}
     custom_id = data.get("custom_id") if isinstance(data, dict) else None
     return f"component {custom_id!r}" if custom_id else f"interaction type {interaction.type.name}"
 
