@@ -644,28 +644,22 @@ def _group_ident_ids(payload: dict[str, Any], envelope: Mapping[str, Any]) -> li
     return ids
 
 
-class UnitGroupAddEvent(PushEvent):
+class _UnitGroupMembershipEvent(PushEvent):
+    ident_ids: IntList = []
+    group_name: Text = ""
+
+    @classmethod
+    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
+        payload["identIds"] = _group_ident_ids(payload, envelope)
+        return payload
+
+
+class UnitGroupAddEvent(_UnitGroupMembershipEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_GROUP_ADD",)
 
-    ident_ids: IntList = []
-    group_name: Text = ""
 
-    @classmethod
-    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["identIds"] = _group_ident_ids(payload, envelope)
-        return payload
-
-
-class UnitGroupRemoveEvent(PushEvent):
+class UnitGroupRemoveEvent(_UnitGroupMembershipEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_GROUP_REMOVE",)
-
-    ident_ids: IntList = []
-    group_name: Text = ""
-
-    @classmethod
-    def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["identIds"] = _group_ident_ids(payload, envelope)
-        return payload
 
 
 class UnitGroupRenameEvent(PushEvent):
