@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import aiohttp
 import discord
+from discord.backoff import ExponentialBackoff
 
 from bot.app import apply_discord_endpoints, create_bot
 from bot.cli import build_parser, run_cli
@@ -51,17 +52,35 @@ async def run_bot(settings: Settings, token: str) -> None:
                     loop.add_signal_handler(sig, request_stop, sig.name)
             async with bot:
                 try:
-                    await bot.start(token)
+                    await bot.login(token)
                 except discord.LoginFailure:
                     log.error("Discord rejected DISCORD_TOKEN; reset the token in the Developer Portal")
                     raise SystemExit(2) from None
-                except (
-                    discord.PrivilegedIntentsRequired
-                ):  # pragma: no cover - we request no privileged intent
-                    log.error("a privileged intent is required but not enabled in the Developer Portal")
-                    raise SystemExit(2) from None
+                await stay_connected(bot)
     finally:
         await storage.close()
+
+
+async def stay_connected(bot: discord.Client) -> None:
+    """Keep the gateway connected until the bot is closed.
+
+    discord.py reconnects by itself once a session existed, but if the very first connection fails (Discord
+    or the network down at boot) its retry path trips over the missing websocket. Retrying here keeps the push
+    listener and deliveries (which need only REST) running until the gateway is back or we are told to stop.
+    """
+    backoff = ExponentialBackoff()
+    while not bot.is_closed():
+        try:
+            await bot.connect(reconnect=True)
+        except discord.PrivilegedIntentsRequired:  # pragma: no cover - we request no privileged intent
+            log.error("a privileged intent is required but not enabled in the Developer Portal")
+            raise SystemExit(2) from None
+        except (OSError, discord.GatewayNotFound, discord.ConnectionClosed, AttributeError) as exc:
+            if bot.is_closed():
+                break
+            delay = backoff.delay()
+            log.warning("cannot reach Discord's gateway (%s); retrying in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
 
 
 async def sync_commands(settings: Settings, token: str, guild_id: int | None) -> int:

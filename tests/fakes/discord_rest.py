@@ -167,6 +167,7 @@ class DiscordRestFake:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get(f"{API_PREFIX}/users/@me", self._get_me)
+        app.router.add_get(f"{API_PREFIX}/oauth2/applications/@me", self._get_application)
         app.router.add_get(f"{API_PREFIX}/channels/{{channel_id}}", self._get_channel)
         app.router.add_post(f"{API_PREFIX}/channels/{{channel_id}}/messages", self._create_message)
         app.router.add_patch(
@@ -341,6 +342,24 @@ class DiscordRestFake:
         if not self._authorised(request):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json(FAKE_BOT_USER)
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        """What ``Client.login`` reads after ``static_login`` (a whole bot process logs in against the fake)."""
+        if not self._authorised(request):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return _json(
+            {
+                "id": str(FAKE_BOT_USER["id"]),
+                "name": "fakebot",
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "owner": {"id": "1", "username": "owner", "discriminator": "0", "avatar": None},
+                "flags": 0,
+            }
+        )
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         channel_id = _int_or_none(request.match_info["channel_id"])
