@@ -91,7 +91,7 @@ class BenchReport:
 
     def markdown(self, when: datetime | None = None) -> str:
         moment = (when or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-        met = {True: "**met**", False: "**not met**", None: "no numeric target"}[self.target_met]
+        met = {True: " — **met**", False: " — **not met**", None: ""}[self.target_met]
         lines = [
             f"## {self.title}",
             "",
@@ -104,7 +104,7 @@ class BenchReport:
             "",
             *self.figures,
             "",
-            f"Target: {self.target} — {met}. {self.verdict}",
+            f"Target: {self.target}{met}. {self.verdict}",
         ]
         return "\n".join(lines).rstrip() + "\n"
 
@@ -143,6 +143,10 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 def python_executable() -> str:
     return sys.executable
+
+
+def clients(count: int) -> str:
+    return f"{count} client" + ("" if count == 1 else "s")
 
 
 def fmt_ms(value: float) -> str:

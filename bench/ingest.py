@@ -33,7 +33,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench._common import REPO_ROOT, BenchOptions, BenchReport, LatencySummary, fmt_ms, fmt_ratio
+from bench._common import REPO_ROOT, BenchOptions, BenchReport, LatencySummary, clients, fmt_ms, fmt_ratio
 from bench._world import API_KEY, InstantSender, open_storage, running_pipeline
 from bot.config import ServerSettings
 from bot.push.pipeline import PushPipeline
@@ -324,7 +324,7 @@ def _diagnosis_figures(diagnosis: list[Diagnosis]) -> list[str]:
         "Where an ack's time goes: closed-loop runs against the bot with every SQLite transaction timed (named after "
         "the function that opened it). All writers share one connection and one write lock; *wait* runs from "
         "asking for the lock to BEGIN done, *held* from then to COMMIT done, *lock busy* is the share of the run's "
-        "wall time the lock was held by that writer:",
+        "wall time the lock was held by that writer (the timing itself adds a little to every transaction):",
         "",
         "| clients | ack p50 / p99 ms | transaction | count | wait p50 / p99 ms | held p50 / p99 ms | lock busy |",
         "|---:|---:|---|---:|---:|---:|---:|",
@@ -346,6 +346,30 @@ def _diagnosis_figures(diagnosis: list[Diagnosis]) -> list[str]:
                 f"| {sum(use.holds_s) / item.run.elapsed_s:.0%} |"
             )
     return figures
+
+
+def _where_it_goes(item: Diagnosis) -> str:
+    """One sentence from a diagnosis run: how much of an ack is waiting for the write lock, and who holds it."""
+    inbox = item.uses.get("add_inbox")
+    if inbox is None or not inbox.holds_s:
+        return ""
+    wait = LatencySummary.of_seconds(inbox.waits_s)
+    held = LatencySummary.of_seconds(inbox.holds_s)
+    others = sorted(
+        (
+            (label, sum(use.holds_s) / item.run.elapsed_s)
+            for label, use in item.uses.items()
+            if label != "add_inbox"
+        ),
+        key=lambda pair: -pair[1],
+    )
+    holders = ", ".join(f"`{label}` {share:.0%}" for label, share in others[:3])
+    return (
+        f"Where the time goes (diagnosis run, {clients(item.concurrency)}): of an ack's p50 "
+        f"{fmt_ms(item.run.latency.p50_ms)} ms, the inbox commit waits p50 {fmt_ms(wait.p50_ms)} ms for the "
+        f"database's write lock and then holds it {fmt_ms(held.p50_ms)} ms; meanwhile the lock is held by "
+        f"{holders} of the time."
+    )
 
 
 def _report(
@@ -398,11 +422,11 @@ def _report(
     peak = {server: max(runs[server].per_s for _, runs, _ in closed) for server in SERVERS}
     peak_ratio = peak["bot"] / peak["bare"]
     client_cpu = ", ".join(
-        f"{concurrency} clients {runs['bare'].client_cpu_s / runs['bare'].elapsed_s:.0%}"
+        f"{clients(concurrency)} {runs['bare'].client_cpu_s / runs['bare'].elapsed_s:.0%}"
         for concurrency, runs, _ in closed
     )
     server_cpu = ", ".join(
-        f"{concurrency} clients {runs['bot'].server_cpu_s / runs['bot'].elapsed_s:.0%}"
+        f"{clients(concurrency)} {runs['bot'].server_cpu_s / runs['bot'].elapsed_s:.0%}"
         for concurrency, runs, _ in closed
     )
     figures += [
@@ -446,8 +470,8 @@ def _report(
     latency_met = open_bot.latency.p99_ms <= P99_TARGET_MS and open_bot.failed == 0
     verdict = (
         f"Throughput {'met' if throughput_met else 'not met'}: lowest bot/bare ratio {fmt_ratio(lowest)} "
-        f"(at {closed[ratios.index(lowest)][0]} clients). Latency {'met' if latency_met else 'not met'}: "
-        f"p99 ack {fmt_ms(open_bot.latency.p99_ms)} ms at {OPEN_RATE:,.0f} events/s."
+        f"(at {clients(closed[ratios.index(lowest)][0])}). Latency {'met' if latency_met else 'not met'}: "
+        f"p99 ack {fmt_ms(open_bot.latency.p99_ms)} ms at {OPEN_RATE:,.0f} events/s. {_where_it_goes(diagnosis[0])}"
     )
     return BenchReport(
         name=NAME,
