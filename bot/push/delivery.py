@@ -181,6 +181,8 @@ def make_nonce(prefix: str, lead_row_id: int) -> str:
 
 
 CardRenderer = Callable[[CardRow], Awaitable[EmbedDict]]
+# A card's message components (buttons); None leaves the message's components as they are.
+CardComponents = Callable[[CardRow], list[dict[str, Any]] | None]
 
 
 @dataclass(frozen=True)
@@ -218,12 +220,14 @@ class DeliveryWorker:
         config: DeliveryConfig | None = None,
         idle_wait: IdleWait | None = None,
         clock: WallClock = time.time,
+        card_components: CardComponents | None = None,
     ) -> None:
         self._store = store
         self._sender = sender
         self._routes = routes
         self._metrics = metrics
         self._render_card = render_card
+        self._card_components = card_components
         self._config = config or DeliveryConfig()
         self._idle_wait: IdleWait = idle_wait or _plain_await
         self._clock = clock
@@ -500,6 +504,7 @@ class DeliveryWorker:
             **role_mention_payload(row.ping_role_id),
             "nonce": make_nonce(self._prefix, row.id),
             "enforce_nonce": True,
+            **self._components_of(card),
         }
         try:
             message_id = await self._guarded(self._sender.send_message(card.channel_id, payload))
@@ -537,6 +542,7 @@ class DeliveryWorker:
         payload: dict[str, Any] = {
             "embeds": [await self._render_card(card)],
             "allowed_mentions": dict(NO_MENTIONS),
+            **self._components_of(card),
         }
         try:
             await self._guarded(self._sender.edit_message(channel_id, card.message_id, payload))
@@ -570,6 +576,18 @@ class DeliveryWorker:
         self._metrics.deliveries.labels(kind="card_edit", outcome="sent").inc()
         self._cooldown_until.pop(channel_id, None)
         return True
+
+    def _components_of(self, card: CardRow) -> dict[str, Any]:
+        """``{"components": [...]}`` for a card that has buttons (posts and edits alike, so a closed call's
+        edit takes them away); empty when the card kind has none or drawing them failed."""
+        if self._card_components is None:
+            return {}
+        try:
+            components = self._card_components(card)
+        except Exception:  # a bug here must not keep the card itself from being shown
+            log.exception("the buttons of live card %s cannot be drawn", card.id)
+            return {}
+        return {} if components is None else {"components": components}
 
     async def _guarded(self, request: Awaitable[T]) -> T:
         """The sender's result; an exception it should never raise (a bug) backs off like an outage

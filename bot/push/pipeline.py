@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.config import ServerSettings
 from bot.formatting.limits import EmbedDict
 from bot.push import events as ev
+from bot.push.card_buttons import dispatch_card_components
 from bot.push.cards import CardKind
 from bot.push.delivery import DeliveryConfig, DeliveryWorker, DiscordSender
 from bot.push.ingest import AuthThrottle, PushIngest
@@ -76,6 +77,7 @@ class PushPipeline:
             config=delivery,
             idle_wait=idle_wait,
             clock=clock,
+            card_components=self._card_components,
         )
         self.processor = PushProcessor(
             storage,
@@ -225,6 +227,13 @@ class PushPipeline:
     async def _render_card(self, card: CardRow) -> EmbedDict:
         # The processor is built after the worker (it wakes the worker), so the worker reaches it late-bound.
         return await self.processor.render_card(card)
+
+    @staticmethod
+    def _card_components(card: CardRow) -> list[dict[str, Any]] | None:
+        # Dispatch cards carry Attach me / Detach me until the call closes; 911 cards have no buttons.
+        if card.kind != CardKind.DISPATCH:
+            return None
+        return dispatch_card_components(card.call_id, closed=card.finished)
 
     async def wait_until_idle(self, timeout_s: float = 10.0, poll_s: float = 0.02) -> None:
         """Wait until the inbox and outbox are empty (tests, benchmarks); raises TimeoutError otherwise."""
