@@ -18,6 +18,7 @@ import discord
 from discord.ext import commands
 
 import cogs
+from bot.cad.board import CadBoard
 from bot.cad.client import CadClient
 from bot.config import Settings
 from bot.storage import Storage
@@ -49,13 +50,35 @@ class Startable(Protocol):
 
 @dataclass
 class Services:
-    """What cogs and background work need, owned by the process and injected into the bot."""
+    """What cogs and background work need, owned by the process and injected into the bot.
+
+    ``board`` is the one cache of the CAD's rate-limited reads (units on duty, open calls) that every cog
+    shares; it always reads through the current ``cad``, so replacing ``cad`` (tests) needs nothing else.
+    Assign a new :class:`CadBoard` to change its TTLs or clock.
+    """
 
     settings: Settings
     storage: Storage
     cad: CadClient
     pipeline: PushPipeline | None = None
     background: list[Startable] = field(default_factory=list)
+    board: CadBoard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.board = CadBoard(lambda: self.cad)
+
+
+@dataclass
+class _BoardCloser:
+    """Closes whichever board ``services`` holds when the bot stops, so no CAD read outlives the bot."""
+
+    services: Services
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.services.board.close()
 
 
 def discover_extensions(package: Any = cogs) -> Iterator[str]:
@@ -147,6 +170,7 @@ def create_bot(
 ) -> CadBot:
     """The one factory for the real bot: production (``python -m bot run``) and tests both use it."""
     services = Services(settings=settings, storage=storage, cad=cad or build_cad_client(settings, session))
+    services.background.append(_BoardCloser(services))
     bot = CadBot(services, idle_wait=idle_wait)
     if settings.server.enabled if with_pipeline is None else with_pipeline:
         from bot.push.wiring import build_pipeline
