@@ -3,10 +3,11 @@
 The CAD pushes no event for changes made through its API, so every action here also changes the guild's live
 dispatch card itself (``pipeline.update_card``) with the reducers of :mod:`bot.push.cards`.
 
-Two reads are kept briefly per community because the CAD rate-limits them hardest: open calls (the call picker
-and the "is this an open call?" check, ``GET_CALLS`` ~5/min) and units on duty (whose unit a member is, so a
-card can show who attached, ``GET_ACTIVE_UNITS`` ~3/min). A cached list that lacks what is looked for is read
-again once, so a call opened or a unit logged in a moment ago is still found.
+Two reads come from the process's shared board (:class:`bot.cad.board.CadBoard`) because the CAD rate-limits
+them hardest: open calls (the call picker and the "is this an open call?" check, ``GET_CALLS`` ~5/min) and
+units on duty (whose unit a member is, so a card can show who attached, ``GET_ACTIVE_UNITS`` ~3/min). A cached
+list that lacks what is looked for is read again once, so a call opened or a unit logged in a moment ago is
+still found; creating or closing a call drops the cached calls.
 
 The card buttons carry the call ID in their ``custom_id`` (:mod:`bot.push.card_buttons`); the
 :class:`CardButton` dynamic item registered in :func:`setup` answers them, also for cards posted before a
@@ -29,9 +30,17 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.cad.client import CadClient
+from bot.cad.board import CadBoard
 from bot.cad.errors import CadError
-from bot.cad.models import CadCredentials, CallOrigin, CallStatus, DispatchCall, NewDispatch, Unit
+from bot.cad.models import (
+    CadCredentials,
+    CallOrigin,
+    CallsSnapshot,
+    CallStatus,
+    DispatchCall,
+    NewDispatch,
+    Unit,
+)
 from bot.errors import UserFacingError
 from bot.formatting import dispatch_replies as replies
 from bot.push import events as ev
@@ -64,15 +73,12 @@ from cogs._shared import (
     linked_account,
     services,
 )
-from cogs.calls import TtlCache
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 log = logging.getLogger(__name__)
 
-CALLS_TTL_S = 15.0
-UNITS_TTL_S = 30.0
 # A cached list older than this that lacks the call or unit looked for is read once more.
 RECHECK_AFTER_S = 3.0
 # Autocomplete cannot be deferred: Discord drops choices that arrive after 3 s.
@@ -123,84 +129,41 @@ def _is_unit_of(unit: Unit, target: UnitTarget) -> bool:
     return bool(target.api_id) and target.api_id in unit.api_ids
 
 
-def _key(creds: CadCredentials) -> tuple[str, int]:
-    return (creds.community_id, creds.server_id)
+def _open_calls(snapshot: CallsSnapshot) -> list[DispatchCall]:
+    return [call for call in snapshot.active_calls if not call.is_closed]
 
 
-class OpenCalls:
-    """Open dispatch calls per community, kept ``ttl_s`` seconds.
-
-    A fetch runs as its own task, so a caller that gives up (an autocomplete out of time) still leaves the
-    answer in the cache for the next keystroke instead of paying for a request nobody reads.
-    """
-
-    def __init__(self, ttl_s: float = CALLS_TTL_S) -> None:
-        self._cache: TtlCache[list[DispatchCall]] = TtlCache(ttl_s)
-        self._fetches: set[asyncio.Task[Any]] = set()
-
-    async def listed(self, cad: CadClient, creds: CadCredentials) -> tuple[list[DispatchCall], float]:
-        """The open calls and the age of that list in seconds; ``CadError`` when the CAD can't say."""
-
-        async def fetch() -> list[DispatchCall]:
-            # Only open calls are offered or checked; closed ones would cost bandwidth for nothing.
-            snapshot = await cad.get_calls(creds, closed_limit=0)
-            return [call for call in snapshot.active_calls if not call.is_closed]
-
-        task = asyncio.create_task(self._cache.get(_key(creds), fetch), name="dispatch-open-calls")
-        self._fetches.add(task)
-        task.add_done_callback(self._fetch_done)
-        return await asyncio.shield(task)
-
-    def _fetch_done(self, task: asyncio.Task[Any]) -> None:
-        self._fetches.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Retrieved here so an abandoned failure is not reported as "never retrieved"; callers that
-            # waited got it themselves.
-            log.debug("listing open calls failed: %s", type(task.exception()).__name__)
-
-    async def find(self, cad: CadClient, creds: CadCredentials, call_id: int) -> DispatchCall | None:
-        calls, age_s = await self.listed(cad, creds)
-        found = next((call for call in calls if call.call_id == call_id), None)
-        if found is None and age_s >= RECHECK_AFTER_S:
-            self.invalidate(creds)
-            calls, _ = await self.listed(cad, creds)
-            found = next((call for call in calls if call.call_id == call_id), None)
-        return found
-
-    def invalidate(self, creds: CadCredentials) -> None:
-        self._cache.invalidate(_key(creds))
+async def find_open_call(board: CadBoard, creds: CadCredentials, call_id: int) -> DispatchCall | None:
+    """The open call ``call_id`` from the shared board; a list older than :data:`RECHECK_AFTER_S` that lacks
+    it is read once more (the call may have been opened since). ``CadError`` when the CAD can't say."""
+    snapshot, age_s = await board.calls(creds)
+    found = next((call for call in _open_calls(snapshot) if call.call_id == call_id), None)
+    if found is None and age_s >= RECHECK_AFTER_S:
+        board.invalidate_calls(creds.community_id, creds.server_id)
+        snapshot, _ = await board.calls(creds)
+        found = next((call for call in _open_calls(snapshot) if call.call_id == call_id), None)
+    return found
 
 
-class DutyRoster:
-    """Units on duty per community, kept ``ttl_s`` seconds: which unit a linked member is right now."""
-
-    def __init__(self, ttl_s: float = UNITS_TTL_S, budget_s: float = ROSTER_BUDGET_S) -> None:
-        self._cache: TtlCache[list[Unit]] = TtlCache(ttl_s)
-        self._budget_s = budget_s
-
-    async def units_of(self, cad: CadClient, creds: CadCredentials, target: UnitTarget) -> list[Unit] | None:
-        """The target's units on duty (``[]``: none); None when that can't be known now (plan, CAD trouble)."""
-        if cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
-            return None
-
-        async def fetch() -> list[Unit]:
-            return await cad.get_active_units(creds)
-
-        key = _key(creds)
-        try:
-            async with asyncio.timeout(self._budget_s):
-                units, age_s = await self._cache.get(key, fetch)
+async def units_on_duty(svc: Services, creds: CadCredentials, target: UnitTarget) -> list[Unit] | None:
+    """The target's units on duty (``[]``: none), from the shared board and read once more when a list older
+    than :data:`RECHECK_AFTER_S` lacks them (they may have logged in since); None when that can't be known
+    now (plan, CAD trouble, or no answer within :data:`ROSTER_BUDGET_S`)."""
+    if svc.cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
+        return None
+    board = svc.board
+    try:
+        async with asyncio.timeout(ROSTER_BUDGET_S):
+            units, age_s = await board.active_units(creds)
+            mine = [unit for unit in units if _is_unit_of(unit, target)]
+            if not mine and age_s >= RECHECK_AFTER_S:
+                board.invalidate_units(creds.community_id, creds.server_id)
+                units, _ = await board.active_units(creds)
                 mine = [unit for unit in units if _is_unit_of(unit, target)]
-                if not mine and age_s >= RECHECK_AFTER_S:
-                    self._cache.invalidate(key)
-                    units, _ = await self._cache.get(key, fetch)
-                    mine = [unit for unit in units if _is_unit_of(unit, target)]
-        except (CadError, TimeoutError) as exc:
-            log.info(
-                "could not list units on duty for community %s: %s", creds.community_id, type(exc).__name__
-            )
-            return None
-        return mine
+    except (CadError, TimeoutError) as exc:
+        log.info("could not list units on duty for community %s: %s", creds.community_id, type(exc).__name__)
+        return None
+    return mine
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,16 +206,8 @@ CardReducer = Callable[[DispatchCardState | None], DispatchCardState | None]
 class Dispatch(
     commands.GroupCog, group_name="dispatch", group_description="Dispatcher actions on CAD calls."
 ):
-    def __init__(
-        self,
-        bot: commands.Bot,
-        *,
-        calls_ttl_s: float = CALLS_TTL_S,
-        units_ttl_s: float = UNITS_TTL_S,
-    ) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.open_calls = OpenCalls(calls_ttl_s)
-        self.roster = DutyRoster(units_ttl_s)
         super().__init__()
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
@@ -333,12 +288,11 @@ class Dispatch(
             if card.closed:
                 raise UserFacingError(replies.call_already_closed(call_id))
             return CallCheck(None)
-        cad = svc.cad
-        if cad.explain_refusal(creds, "GET_CALLS") is not None:
+        if svc.cad.explain_refusal(creds, "GET_CALLS") is not None:
             return CallCheck(None)
         try:
             async with asyncio.timeout(CHECK_BUDGET_S):
-                listed = await self.open_calls.find(cad, creds, call_id)
+                listed = await find_open_call(svc.board, creds, call_id)
         except (CadError, TimeoutError) as exc:
             log.info(
                 "could not check call %s of community %s: %s", call_id, creds.community_id, type(exc).__name__
@@ -356,7 +310,7 @@ class Dispatch(
         cad = svc.cad
         await cad.ensure_allowed(creds, "ATTACH_UNIT")
         check = await self._check_call(svc, guild_id, creds, call_id)
-        units = await self.roster.units_of(cad, creds, responder.target)
+        units = await units_on_duty(svc, creds, responder.target)
         if units == []:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         async with plan_explained(cad, creds):
@@ -391,7 +345,7 @@ class Dispatch(
             card = await self._card_state(svc, guild_id, from_call)
             if card is not None and card.closed:
                 raise UserFacingError(replies.call_already_closed(from_call))
-        units = await self.roster.units_of(cad, creds, responder.target)
+        units = await units_on_duty(svc, creds, responder.target)
         if units == []:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         idents = {unit.id for unit in units or []}
@@ -417,26 +371,26 @@ class Dispatch(
     async def call_autocomplete(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[Choice[int]]:
-        """Open calls matching what was typed, from a list kept 15 s per community; nothing for members who
-        may not dispatch (checks do not run for autocomplete) or when the CAD can't answer in time."""
+        """Open calls matching what was typed, from the shared board (kept a few seconds per community); nothing
+        for members who may not dispatch (checks do not run for autocomplete) or when the CAD can't answer in time."""
         try:
             await check_group(interaction, CommandGroup.DISPATCH)
             creds = await guild_credentials(interaction)
         except (UserCheckFailure, UserFacingError):
             return []
-        cad = services(interaction).cad
+        svc = services(interaction)
         try:
             async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
-                await cad.get_tier(creds)
-                if cad.explain_refusal(creds, "GET_CALLS") is not None:
+                await svc.cad.get_tier(creds)
+                if svc.cad.explain_refusal(creds, "GET_CALLS") is not None:
                     return []
-                calls, _ = await self.open_calls.listed(cad, creds)
+                snapshot, _ = await svc.board.calls(creds)
         except (CadError, TimeoutError) as exc:
             log.info("no call choices for community %s: %s", creds.community_id, type(exc).__name__)
             return []
         return [
             Choice(name=name, value=call_id)
-            for name, call_id in replies.call_choices(calls, str(current or ""))
+            for name, call_id in replies.call_choices(_open_calls(snapshot), str(current or ""))
         ]
 
     # ------------------------------------------------------------------------------------------ commands
@@ -490,7 +444,7 @@ class Dispatch(
         svc = services(interaction)
         cad = svc.cad
         await cad.ensure_allowed(creds, "NEW_DISPATCH")
-        on_duty = [await self.roster.units_of(cad, creds, responder.target) for responder in responders]
+        on_duty = [await units_on_duty(svc, creds, responder.target) for responder in responders]
         dispatch = dispatch.model_copy(
             update={
                 "accounts": [responder.account for responder in responders if responder.account],
@@ -500,7 +454,7 @@ class Dispatch(
         async with plan_explained(cad, creds):
             call_id = await cad.new_dispatch(creds, dispatch)
         log.info("dispatch call %s created from guild %s", call_id, guild_id)
-        self.open_calls.invalidate(creds)
+        svc.board.invalidate_calls(creds.community_id, creds.server_id)
 
         attached: list[str] = []
         off_duty: list[str] = []
@@ -599,7 +553,7 @@ class Dispatch(
         async with plan_explained(cad, creds):
             await cad.close_call(creds, call)
         log.info("dispatch call %s closed from guild %s", call, guild_id)
-        self.open_calls.invalidate(creds)
+        svc.board.invalidate_calls(creds.community_id, creds.server_id)
 
         def close_card(state: DispatchCardState | None) -> DispatchCardState | None:
             return closed(state) if state is not None else None

@@ -1,23 +1,22 @@
 """/panic and /unit status: a linked member works their own CAD unit from Discord.
 
 The CAD sends no push event for a panic set through the API, so /panic hands the pipeline a panic event of
-its own; the alert then looks and pings exactly like one pressed in the CAD.
+its own; the alert then looks and pings exactly like one pressed in the CAD. The unit is named from the
+shared board of units on duty (:class:`bot.cad.board.CadBoard`), so presses close together, and a /units
+just before, cost one ``GET_ACTIVE_UNITS`` between them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.cad.client import CadClient
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
 from bot.errors import UserFacingError
@@ -35,11 +34,16 @@ from cogs._shared import (
     services,
 )
 
+if TYPE_CHECKING:
+    from bot.app import Services
+
 log = logging.getLogger(__name__)
 
 STATUS_CHOICES = [Choice(name=label, value=code) for code, label in DEFAULT_STATUS_LABELS.items()]
 # Communities define their own codes beyond the five defaults; the CAD's status picker stays in two digits.
 MAX_STATUS_CODE = 99
+# The alert waits for the unit lookup, and a slow CAD (timeouts, read retries) must not hold a panic back.
+UNIT_LOOKUP_BUDGET_S = 2.5
 
 
 def _matches(unit: Unit, target: UnitTarget) -> bool:
@@ -48,41 +52,19 @@ def _matches(unit: Unit, target: UnitTarget) -> bool:
     return bool(target.api_id) and target.api_id in unit.api_ids
 
 
-class ActiveUnitCache:
-    """Who is logged in, per community, for a short while: a panic should name the unit without every
-    press costing a ``GET_ACTIVE_UNITS`` (rate-limited to a few a minute)."""
-
-    def __init__(
-        self,
-        ttl_s: float = 30.0,
-        lookup_budget_s: float = 2.5,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ttl_s = ttl_s
-        # The alert waits for this lookup, and a slow CAD (timeouts, read retries) must not hold a panic back.
-        self._lookup_budget_s = lookup_budget_s
-        self._clock = clock
-        self._units: dict[tuple[str, int], tuple[float, list[Unit]]] = {}
-
-    async def units_of(self, cad: CadClient, creds: CadCredentials, target: UnitTarget) -> list[Unit]:
-        """The target's logged-in units; empty when the plan can't list units or the CAD didn't answer."""
-        key = (creds.community_id, creds.server_id)
-        cached = self._units.get(key)
-        if cached is None or self._clock() - cached[0] > self._ttl_s:
-            if cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
-                return []
-            try:
-                async with asyncio.timeout(self._lookup_budget_s):
-                    units = await cad.get_active_units(creds)
-            except (CadError, TimeoutError) as exc:
-                # Naming the unit is a nicety; the panic itself already reached the CAD.
-                log.info(
-                    "could not list active units for community %s: %s", creds.community_id, type(exc).__name__
-                )
-                return []
-            cached = (self._clock(), units)
-            self._units[key] = cached
-        return [unit for unit in cached[1] if _matches(unit, target)]
+async def units_to_name(svc: Services, creds: CadCredentials, target: UnitTarget) -> list[Unit]:
+    """The target's logged-in units, from the shared board; empty when the plan can't list units or the CAD
+    didn't answer within :data:`UNIT_LOOKUP_BUDGET_S`."""
+    if svc.cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
+        return []
+    try:
+        async with asyncio.timeout(UNIT_LOOKUP_BUDGET_S):
+            units, _ = await svc.board.active_units(creds)
+    except (CadError, TimeoutError) as exc:
+        # Naming the unit is a nicety; the panic itself already reached the CAD.
+        log.info("could not list active units for community %s: %s", creds.community_id, type(exc).__name__)
+        return []
+    return [unit for unit in units if _matches(unit, target)]
 
 
 class Units(commands.Cog):
@@ -90,9 +72,8 @@ class Units(commands.Cog):
 
     unit = app_commands.Group(name="unit", description="Your CAD unit.", guild_only=True)
 
-    def __init__(self, bot: commands.Bot, active_units: ActiveUnitCache | None = None) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.active_units = active_units or ActiveUnitCache()
 
     async def _publish_panic(
         self, interaction: discord.Interaction[Any], creds: CadCredentials, link: UserLink, is_panic: bool
@@ -103,8 +84,7 @@ class Units(commands.Cog):
                 "no push pipeline in this process; panic alert for guild %s not posted", interaction.guild_id
             )
             return
-        target = unit_target(link)
-        units = await self.active_units.units_of(services(interaction).cad, creds, target)
+        units = await units_to_name(services(interaction), creds, unit_target(link))
         if units:
             # Teach the directory the names the CAD just gave us, so the alert says who pressed it.
             named = [{"id": u.id, "data": {"unitNum": u.unit_num, "name": u.name}} for u in units]

@@ -19,6 +19,7 @@ import simcord
 from cryptography.fernet import Fernet
 
 from bot.app import CadBot, create_bot
+from bot.cad.client import CadClient, CadResponse
 from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity
 from bot.cad.tiers import Tier
 from bot.config import Settings
@@ -27,6 +28,22 @@ from bot.storage import Storage
 COMMUNITY_ID = "4711"
 # Distinctive, so a leak into any message or log is easy to search for.
 API_KEY = "cad-key-LEAKCHECK-0d9e-41c2"
+
+
+class DeclaredWaitCadClient(CadClient):
+    """The real client, with each request declared to SimCord as an external wait once ``env`` is set.
+
+    SimCord holds back wall-clock timers while bot work waits on undeclared I/O, so against a slow or hung CAD
+    the client's aiohttp timeout would never fire; declared, it fires on time (and ``env.advance_time`` moves
+    past it). Nothing else about the client changes.
+    """
+
+    env: simcord.Env | None = None
+
+    async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
+        if self.env is None:
+            return await super().request(*args, **kwargs)
+        return await self.env.external_wait(super().request(*args, **kwargs), reason="CAD request")
 
 
 @dataclass
@@ -45,6 +62,31 @@ class World:
     officer_account: SimAccount
     settings: Settings
     extra: dict[str, Any] = field(default_factory=dict)
+
+    async def install_impatient_cad(self, timeout_s: float = 0.3, *, warm_tier: bool = True) -> CadClient:
+        """Swap the bot's CAD client for one that gives up after ``timeout_s`` and whose requests SimCord
+        knows to be external waits; set ``world.sim.latency_s`` above ``timeout_s`` afterwards.
+
+        ``warm_tier`` reads the guild's plan first (before any latency), so only the command's own request
+        meets the slow CAD; pass False when the plan read itself is what should time out. No retries: a
+        retry's back-off sleep would be a virtual timer inside the declared wait. The rate is high so the
+        client's own limiter never paces a test. The shared board follows the new client by itself.
+        """
+        client = DeclaredWaitCadClient(
+            self.extra["session"],
+            base_url=self.sim.base_url,
+            timeout_s=timeout_s,
+            rate_per_s=200,
+            burst=200,
+            max_retries=0,
+        )
+        if warm_tier:
+            creds = await self.storage.guilds.get_credentials(self.guild.id)
+            assert creds is not None, "warm_tier needs the guild connected to the CAD"
+            await client.get_tier(creds)  # outside bot work, so not declared (and the CAD is still quick)
+        client.env = self.env
+        self.bot.services.cad = client
+        return client
 
     async def restart(self) -> None:
         """Stop this bot and start a new one (same database, same virtual Discord): what a redeploy does."""
@@ -99,12 +141,18 @@ def simcord_bot(bot_settings: Settings, bot_storage: Storage, http_session: aioh
 
 
 def declare_idle_waits(bot: CadBot, env: simcord.Env) -> None:
-    """Background loops idle on purpose; tell SimCord so settling does not wait for them."""
+    """Background loops idle on purpose; tell SimCord so settling does not wait for them. A command waiting
+    for a CAD read the shared board runs in a task of its own is waiting on outside input too, so its own
+    time budget stays on SimCord's clock (``env.advance_time``) as if it made the request itself."""
 
     def idle_wait(awaitable: Any) -> Any:
         return env.external_wait(awaitable, reason="push pipeline idle")
 
+    def shared_read(awaitable: Any) -> Any:
+        return env.external_wait(awaitable, reason="CAD read shared through the board")
+
     bot.idle_wait = idle_wait
+    bot.services.board.shared_wait = shared_read
 
 
 @pytest.fixture

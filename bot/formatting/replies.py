@@ -284,8 +284,11 @@ def emergency_call_field(call: EmergencyCall) -> Field:
     return _field(f"911 #{call.call_id} · {kind}", lines)
 
 
-def calls_pages(snapshot: CallsSnapshot, *, per_page: int = CALLS_PER_PAGE) -> list[EmbedDict]:
-    """Active dispatch calls (highest priority first), then open 911 calls (emergencies first)."""
+def calls_pages(
+    snapshot: CallsSnapshot, *, age_s: float | None = None, per_page: int = CALLS_PER_PAGE
+) -> list[EmbedDict]:
+    """Active dispatch calls (highest priority first), then open 911 calls (emergencies first).
+    ``age_s``: how old the snapshot is (cached)."""
     dispatch = sorted((c for c in snapshot.active_calls if not c.is_closed), key=_priority_key)
     emergencies = sorted(snapshot.emergency_calls, key=lambda c: (not c.is_emergency, c.call_id))
     entries: list[Field] = [dispatch_call_field(c) for c in dispatch]
@@ -303,7 +306,7 @@ def calls_pages(snapshot: CallsSnapshot, *, per_page: int = CALLS_PER_PAGE) -> l
             "fields": list(chunk),
         }
 
-    return _pages(entries, per_page, render, "")
+    return _pages(entries, per_page, render, _age_text(age_s))
 
 
 # ---------------------------------------------------------------------------------------------- units

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cad.client import CadClient, CadResponse
 from bot.tree import user_message_for
 from tests.harness import World
 
@@ -57,37 +56,3 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class DeclaredWaitCadClient(CadClient):
-    """The real client, with each request declared to SimCord as an external wait.
-
-    SimCord holds back wall-clock timers while bot work waits on undeclared I/O, so an aiohttp timeout would
-    never fire during a test; declaring the wait lets the real timeout fire on time. Nothing else changes.
-    """
-
-    env: Any = None
-
-    async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
-        if self.env is None:
-            return await super().request(*args, **kwargs)
-        return await self.env.external_wait(super().request(*args, **kwargs), reason="CAD request")
-
-
-async def install_impatient_cad(world: World, timeout_s: float = 0.3) -> DeclaredWaitCadClient:
-    """Swap in a client with a short timeout whose plan tier is already known (only the action meets a slow
-    CAD). Set ``world.sim.latency_s`` above ``timeout_s`` afterwards."""
-    client = DeclaredWaitCadClient(
-        world.extra["session"],
-        base_url=world.sim.base_url,
-        timeout_s=timeout_s,
-        rate_per_s=200,
-        burst=200,
-        max_retries=0,  # a retry's back-off sleep would be a virtual timer inside the declared wait
-    )
-    creds = await world.storage.guilds.get_credentials(world.guild.id)
-    assert creds is not None
-    await client.get_tier(creds)
-    client.env = world.env
-    world.bot.services.cad = client
-    return client

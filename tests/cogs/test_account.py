@@ -11,7 +11,7 @@ import pytest
 
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
-from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply, reply_mentions
+from tests.cogs._member_helpers import answer_types, refusal, reply, reply_mentions
 from tests.harness import World
 
 # Distinctive, so any copy of it in a file, log or message is easy to find.
@@ -204,7 +204,7 @@ async def test_secret_linking_with_the_api_switched_off(world: World, fox: Any) 
 
 
 async def test_secret_linking_cad_timeout_is_still_answered(world: World, fox: Any) -> None:
-    await install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 30.0
 
     submitted = await open_and_submit(world, world.member, SECRET)
@@ -337,7 +337,7 @@ async def test_api_id_linking_with_the_api_switched_off(world: World) -> None:
 
 
 async def test_api_id_linking_cad_timeout_is_still_answered(world: World) -> None:
-    await install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 30.0
 
     result = await world.member.slash(world.channel, "link", method="api-id")

@@ -3,7 +3,9 @@ under a second: every part is answered, a failing part is described, nothing is 
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,9 @@ import aiohttp
 import pytest
 
 from bot.app import Services
-from bot.cad.client import CadClient, CadResponse
+from bot.cad.client import CadClient
 from bot.cad.simulator import CadSimulator
-from bot.config import Settings
+from bot.config import ServerSettings, Settings
 from bot.push.delivery import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
@@ -30,41 +32,37 @@ def bot_settings(cad_world_sim: CadSimulator, bot_storage: Storage, tmp_path: Pa
     return test_settings(cad_world_sim.base_url, tmp_path / "bot.sqlite3", timeout_s=CAD_TIMEOUT_S)
 
 
-class DeclaredWaitCadClient(CadClient):
-    """The real client, each request declared to SimCord as external input.
+async def install_hung_cad(world: World) -> None:
+    # The plan is not read first: /status's own probe is the plan read, and it is what must time out.
+    await world.install_impatient_cad(CAD_TIMEOUT_S, warm_tier=False)
+    world.sim.latency_s = HUNG_CAD_S
 
-    SimCord holds back timers while bot work waits on undeclared I/O, so a hung CAD would stall the test
-    instead of timing out; declared, the client's own timeout fires. No retries: a back-off sleep inside the
-    declared wait would be a virtual timer nobody advances.
+
+@pytest.fixture
+async def listening(world: World) -> AsyncIterator[PushPipeline]:
+    """A real push pipeline whose listener takes events on a loopback port, installed as the bot's pipeline.
+
+    Its loops are not started, so what is queued stays queued for /status to count.
     """
-
-    env: Any = None
-
-    async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
-        return await self.env.external_wait(super().request(*args, **kwargs), reason="CAD request")
-
-
-def install_declared_cad(world: World) -> None:
-    client = DeclaredWaitCadClient(
-        world.extra["session"], base_url=world.sim.base_url, timeout_s=CAD_TIMEOUT_S, max_retries=0
-    )
-    client.env = world.env
-    world.bot.services.cad = client
+    pipeline = PushPipeline(world.storage, DiscordPySender(world.bot.http))
+    server = pipeline.create_server(ServerSettings(host="127.0.0.1", port=0))
+    pipeline.attach_server(server)
+    await server.start()
+    with_listener(world, pipeline)
+    try:
+        yield pipeline
+    finally:
+        await server.stop()
 
 
-class PipelineThatRemembers(PushPipeline):
-    """The real pipeline plus the method /status asks for (see the admin cog's report)."""
-
-    def __init__(self, *args: Any, last_seen: dict[str, float], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.last_seen = last_seen
-        self.key_cache_invalidations = 0
-
-    async def last_event_received_at(self, community_id: str) -> float | None:
-        return self.last_seen.get(community_id)
-
-    def invalidate_key_cache(self) -> None:
-        self.key_cache_invalidations += 1
+async def post_event(world: World, pipeline: PushPipeline, key: str) -> int:
+    """POST a panic event to the listener as the CAD would; the HTTP status it answered."""
+    assert pipeline.server is not None
+    body = {"key": key, "type": "EVENT_UNIT_PANIC", "data": {"identIds": [57], "isPanic": True}}
+    async with world.extra["session"].post(
+        pipeline.server.url + "/sonorancad/event", json=body, timeout=aiohttp.ClientTimeout(total=10)
+    ) as response:
+        return response.status
 
 
 def with_listener(world: World, pipeline: PushPipeline) -> None:
@@ -93,8 +91,7 @@ async def test_status_with_the_cad_up(world: World) -> None:
 
 
 async def test_status_answers_while_the_cad_hangs(world: World) -> None:
-    install_declared_cad(world)
-    world.sim.latency_s = HUNG_CAD_S
+    await install_hung_cad(world)
     started = time.monotonic()
 
     result = await world.admin.slash(world.channel, "status")
@@ -148,11 +145,13 @@ async def test_status_lists_failed_routes_with_the_reason(world: World) -> None:
     )
 
 
-async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(world: World) -> None:
-    pipeline = PipelineThatRemembers(
-        world.storage, DiscordPySender(world.bot.http), last_seen={COMMUNITY_ID: 1_700_000_000.0}
-    )
-    with_listener(world, pipeline)
+async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(
+    world: World, listening: PushPipeline
+) -> None:
+    pipeline = listening
+    before = int(time.time())
+    assert await post_event(world, pipeline, API_KEY) == 200
+    after = int(time.time()) + 1
     await pipeline.store.add_outbox(
         guild_id=world.guild.id,
         channel_id=world.alerts.id,
@@ -164,13 +163,17 @@ async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(worl
     result = await world.admin.slash(world.channel, "status")
 
     fields = fields_of(result)
-    assert fields["Push events"] == "Listener: on\nLast event received for this community: <t:1700000000:R>"
+    listener, last_event = fields["Push events"].split("\n")
+    assert listener == "Listener: on"
+    received = re.fullmatch(r"Last event received for this community: <t:(\d+):R>", last_event)
+    assert received is not None, last_event
+    assert before <= int(received[1]) <= after
     queue = fields["Alerts waiting to be posted"]
     assert queue.startswith("This server: 1 waiting, oldest waiting ")
     assert "\nWhole bot: 1 waiting, oldest waiting " in queue
 
 
-async def test_status_says_unknown_when_the_pipeline_cannot_tell_when_events_arrived(world: World) -> None:
+async def test_status_says_unknown_when_no_event_arrived_yet(world: World) -> None:
     with_listener(world, PushPipeline(world.storage, DiscordPySender(world.bot.http)))
 
     result = await world.admin.slash(world.channel, "status")
@@ -180,25 +183,30 @@ async def test_status_says_unknown_when_the_pipeline_cannot_tell_when_events_arr
     assert fields["Alerts waiting to be posted"] == "This server: nothing waiting\nWhole bot: nothing waiting"
 
 
-async def test_setup_and_reset_drop_the_pipelines_cached_push_keys(world: World) -> None:
-    pipeline = PipelineThatRemembers(world.storage, DiscordPySender(world.bot.http), last_seen={})
-    with_listener(world, pipeline)
+async def test_setup_and_reset_stop_the_listener_accepting_the_old_key_at_once(
+    world: World, listening: PushPipeline
+) -> None:
+    """The listener caches which guilds a key belongs to; /setup and /config reset must drop that cache, or
+    events under a key the guild no longer uses would still be accepted for a while."""
+    new_key = "new-key-0001"
+    world.sim.add_community("9001", new_key, world.community.tier)
+    assert await post_event(world, listening, API_KEY) == 200  # the key is now cached as this guild's
 
     shown = await world.admin.slash(world.channel, "setup")
     await world.admin.submit_modal(
-        shown, {"setup:community_id": COMMUNITY_ID, "setup:api_key": API_KEY, "setup:server_id": "1"}
+        shown, {"setup:community_id": "9001", "setup:api_key": new_key, "setup:server_id": "1"}
     )
-    assert pipeline.key_cache_invalidations == 1
+    assert await post_event(world, listening, API_KEY) == 401
+    assert await post_event(world, listening, new_key) == 200
 
     prompt = await world.admin.slash(world.channel, "config reset")
     await world.admin.click(prompt.response, label="Reset everything")
-    assert pipeline.key_cache_invalidations == 2
+    assert await post_event(world, listening, new_key) == 401
 
 
 async def test_setup_against_a_hung_cad_answers_and_stores_nothing(world: World) -> None:
     world.sim.add_community("9001", "new-key-0001", world.community.tier)
-    install_declared_cad(world)
-    world.sim.latency_s = HUNG_CAD_S
+    await install_hung_cad(world)
     shown = await world.admin.slash(world.channel, "setup")
 
     result = await world.admin.submit_modal(

@@ -7,7 +7,7 @@ from simcord import OptionError
 
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
-from tests.cogs.views_support import answer, cad_types, callback_types, install_impatient_cad, refusal
+from tests.cogs.views_support import answer, cad_types, callback_types, refusal
 from tests.harness import World
 
 PLAN_REFUSAL = "Blips need Sonoran CAD Pro; this community is on Plus."
@@ -251,7 +251,7 @@ async def test_invalid_api_key_asks_for_setup(world: World) -> None:
 
 
 async def test_cad_timeout_on_a_write_is_still_answered_and_not_repeated(world: World) -> None:
-    install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 5.0
 
     result = await world.admin.slash(world.channel, "blips add", x=1.0, y=2.0)
@@ -262,7 +262,7 @@ async def test_cad_timeout_on_a_write_is_still_answered_and_not_repeated(world: 
 
 
 async def test_cad_timeout_on_the_list_is_still_answered(world: World) -> None:
-    install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 5.0
 
     result = await world.admin.slash(world.channel, "blips list")

@@ -1,20 +1,14 @@
-"""/calls and /units through SimCord against the CAD simulator, plus the small cache behind /units."""
+"""/calls and /units through SimCord against the CAD simulator, reading through the bot's shared board."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
-import pytest
-
+from bot.cad.board import CALLS_TTL_S, UNITS_TTL_S
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
-from cogs.calls import UNITS_TTL_S, TtlCache
 from tests.cogs.views_support import (
     answer,
     cad_types,
     callback_types,
-    install_impatient_cad,
     refusal,
     shared,
 )
@@ -73,6 +67,36 @@ async def test_calls_lists_open_calls_by_priority_then_911s(world: World) -> Non
     ]
     [sent] = world.sim.requests_of("GET_CALLS")
     assert sent.data == [{"serverId": 1, "closedLimit": 0, "closedOffset": 0}]
+
+
+async def test_calls_within_the_ttl_cost_one_cad_request_and_say_how_old_they_are(world: World) -> None:
+    world.community.add_dispatch(title="Traffic stop", address="Route 68")
+
+    first = await world.admin.slash(world.channel, "calls")
+    await world.env.advance_time(CALLS_TTL_S - 3)
+    world.community.add_dispatch(title="Shots fired", address="Grove St")  # not shown until the list expires
+    second = await world.admin.slash(world.channel, "calls")
+
+    assert len(world.sim.requests_of("GET_CALLS")) == 1
+    assert answer(first).embeds[0].footer.text is None  # a fresh list needs no age
+    assert answer(second).embeds[0].description == "1 dispatch call · 0 open 911 calls"
+    assert answer(second).embeds[0].footer.text == f"as of {CALLS_TTL_S - 3:g} s ago"
+
+    await world.env.advance_time(3)
+    third = await world.admin.slash(world.channel, "calls")
+
+    assert len(world.sim.requests_of("GET_CALLS")) == 2
+    assert answer(third).embeds[0].description == "2 dispatch calls · 0 open 911 calls"
+
+
+async def test_calls_and_the_dispatch_call_picker_share_one_read(world: World) -> None:
+    world.community.add_dispatch(title="Traffic stop", address="Route 68")
+
+    await world.admin.slash(world.channel, "calls")
+    choices = await world.admin.autocomplete(world.channel, "dispatch close", "call", "")
+
+    assert choices == [{"name": "#7 Traffic stop — Route 68", "value": 7}]
+    assert len(world.sim.requests_of("GET_CALLS")) == 1
 
 
 async def test_calls_with_nothing_open_says_so(world: World) -> None:
@@ -150,7 +174,7 @@ async def test_calls_with_a_rejected_key(world: World) -> None:
 
 
 async def test_calls_timeout_is_still_answered(world: World) -> None:
-    install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 5.0
 
     result = await world.admin.slash(world.channel, "calls")
@@ -260,74 +284,10 @@ async def test_units_with_the_api_switched_off(world: World) -> None:
 
 
 async def test_units_timeout_is_still_answered(world: World) -> None:
-    install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 5.0
 
     result = await world.admin.slash(world.channel, "units")
     await world.env.advance_time(10)
 
     assert refusal(world, result).startswith("The CAD took too long to answer")
-
-
-# ---------------------------------------------------------------------------------------------- the cache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def test_cache_shares_one_fetch_between_concurrent_callers() -> None:
-    cache: TtlCache[list[int]] = TtlCache(20, clock=Clock())
-    release = asyncio.Event()
-    fetches = 0
-
-    async def fetch() -> list[int]:
-        nonlocal fetches
-        fetches += 1
-        await release.wait()
-        return [fetches]
-
-    waiting = [asyncio.create_task(cache.get("community", fetch)) for _ in range(5)]
-    await asyncio.sleep(0)
-    release.set()
-    results = await asyncio.gather(*waiting)
-
-    assert fetches == 1
-    assert {tuple(value) for value, _age in results} == {(1,)}
-
-
-async def test_cache_expires_keeps_keys_apart_and_does_not_cache_failures() -> None:
-    clock = Clock()
-    cache: TtlCache[str] = TtlCache(20, clock=clock)
-    calls: list[str] = []
-
-    def fetcher(value: str) -> Callable[[], Awaitable[str]]:
-        async def fetch() -> str:
-            calls.append(value)
-            return value
-
-        return fetch
-
-    async def failing() -> str:
-        calls.append("boom")
-        raise RuntimeError("CAD down")
-
-    assert await cache.get("a", fetcher("a1")) == ("a1", 0.0)
-    assert await cache.get("b", fetcher("b1")) == ("b1", 0.0)
-    clock.now += 5
-    assert await cache.get("a", fetcher("a2")) == ("a1", 5.0)
-    clock.now += 15
-    assert await cache.get("a", fetcher("a3")) == ("a3", 0.0)
-    with pytest.raises(RuntimeError):
-        await cache.get("c", failing)
-    assert await cache.get("c", fetcher("c1")) == ("c1", 0.0)
-    assert calls == ["a1", "b1", "a3", "boom", "c1"]
-
-
-def test_cache_needs_a_positive_ttl() -> None:
-    with pytest.raises(ValueError):
-        TtlCache(0)

@@ -12,7 +12,6 @@ from tests.cogs._member_helpers import (
     FakeClock,
     answer_types,
     channel_posts,
-    install_impatient_cad,
     refusal,
     reply,
     reply_mentions,
@@ -175,7 +174,7 @@ async def test_api_not_enabled_is_explained(world: World) -> None:
 
 
 async def test_cad_timeout_is_still_answered_and_starts_no_cooldown(world: World, clock: FakeClock) -> None:
-    await install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 30.0
 
     result = await world.member.slash(world.channel, "911", location="Legion Square", description="Car fire")
@@ -252,7 +251,7 @@ async def test_a_second_call_while_the_first_is_still_sending_is_refused(
     world: World, clock: FakeClock
 ) -> None:
     # The cooldown starts only once the CAD accepts, so a double submit needs its own guard.
-    await install_impatient_cad(world, timeout_s=60)
+    await world.install_impatient_cad(timeout_s=60)
     world.sim.latency_s = 30.0
 
     first = await world.member.slash(world.channel, "911", location="Legion Square", description="Car fire")

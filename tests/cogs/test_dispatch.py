@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +16,14 @@ import pytest
 from simcord import OptionError
 
 import bot.cad.client as cad_client
+from bot.cad.board import CALLS_TTL_S
 from bot.cad.endpoints import path_for
 from bot.cad.simulator import SimUnit
 from bot.cad.tiers import Tier
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category, CommandGroup
-from tests.cogs._member_helpers import answer_types, install_impatient_cad, refusal, reply, reply_mentions
+from cogs.dispatch import AUTOCOMPLETE_BUDGET_S
+from tests.cogs._member_helpers import answer_types, refusal, reply, reply_mentions
 from tests.harness import World
 
 DISPATCHER_UUID = "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6"
@@ -755,7 +756,7 @@ async def test_request_type_the_cad_does_not_know_is_explained(
 async def test_cad_timeout_is_still_answered(
     desk: Desk, open_call: int, command: str, options: dict[str, Any], request_type: str
 ) -> None:
-    await install_impatient_cad(desk.world, timeout_s=0.3)
+    await desk.world.install_impatient_cad()
     desk.world.sim.latency_s = 30.0
 
     result = await desk.dispatcher.slash(desk.world.channel, command, **options)
@@ -807,14 +808,14 @@ async def test_call_choices_stop_at_25(desk: Desk) -> None:
     assert all(len(choice["name"]) <= 100 for choice in choices)
 
 
-async def test_call_list_is_read_again_after_15_seconds(desk: Desk) -> None:
+async def test_call_list_is_read_again_once_the_boards_list_expires(desk: Desk) -> None:
     desk.world.community.add_dispatch(title="Traffic Stop", address="Legion Square")
     await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "")
-    await desk.world.env.advance_time(10)
+    await desk.world.env.advance_time(CALLS_TTL_S - 1)
     await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "t")
     assert len(desk.world.sim.requests_of("GET_CALLS")) == 1
 
-    await desk.world.env.advance_time(6)
+    await desk.world.env.advance_time(1)
     late = desk.world.community.add_dispatch(title="Late call", address="Here")
     choices = await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "")
 
@@ -858,7 +859,7 @@ async def test_no_call_choices_when_the_cad_fails_or_is_slow(desk: Desk) -> None
     desk.world.sim.fail_next(1, 400, request_type="GET_CALLS")
     assert await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "") == []
 
-    await install_impatient_cad(desk.world, timeout_s=0.3)
+    await desk.world.install_impatient_cad()
     desk.world.sim.latency_s = 30.0
     assert await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "") == []
 
@@ -876,12 +877,10 @@ async def test_call_choices_answer_in_time_when_the_cad_hangs(
         await desk.world.env.external_wait(asyncio.Event().wait(), reason="a CAD that never lists its calls")
 
     monkeypatch.setattr(cad, "get_calls", never_answers)
-    # The extension module the bot loaded (discord.py executes it afresh), not the one this file imported.
-    cog = desk.world.bot.get_cog("Dispatch")
-    monkeypatch.setattr(sys.modules[type(cog).__module__], "AUTOCOMPLETE_BUDGET_S", 0.2)
     since = len(desk.world.env.http_requests)
 
     choices = await desk.dispatcher.autocomplete(desk.world.channel, "dispatch attach", "call", "")
+    await desk.world.env.advance_time(AUTOCOMPLETE_BUDGET_S)  # under Discord's 3 s for choices
 
     assert choices == []
     assert answer_types(desk.world, since) == [8]  # answered, not left to expire

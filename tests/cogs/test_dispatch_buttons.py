@@ -10,7 +10,7 @@ import pytest
 from bot.push import events as ev
 from bot.storage.models import Category, CommandGroup
 from cogs.dispatch import Dispatch
-from tests.cogs._member_helpers import install_impatient_cad, reply
+from tests.cogs._member_helpers import reply
 from tests.cogs.test_dispatch import (
     DISPATCHER_UUID,
     OFFICER_UUID,
@@ -141,7 +141,7 @@ async def test_a_cad_error_on_click_is_one_sentence(desk: Desk) -> None:
 async def test_a_slow_cad_on_click_is_still_answered(desk: Desk) -> None:
     await desk.new_call()
     card = await desk.card()
-    await install_impatient_cad(desk.world, timeout_s=0.3)
+    await desk.world.install_impatient_cad()
     desk.world.sim.latency_s = 30.0
 
     result = await desk.dispatcher.click(card, label="Attach me")

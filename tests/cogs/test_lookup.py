@@ -14,7 +14,6 @@ from tests.cogs.views_support import (
     answer,
     cad_types,
     callback_types,
-    install_impatient_cad,
     refusal,
     shared,
 )
@@ -219,13 +218,15 @@ async def test_invalid_api_key_asks_for_setup(world: World) -> None:
 
 
 async def test_cad_timeout_is_still_answered(world: World) -> None:
-    install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 5.0
 
+    since = len(world.env.http_requests)
+
     result = await world.admin.slash(world.channel, "lookup plate", plate="ABC")
-    assert result.deferred  # acknowledged before waiting on the CAD
     await world.env.advance_time(10)
 
+    assert callback_types(world, since)[0] == 5  # acknowledged before waiting on the CAD
     assert refusal(world, result).startswith("The CAD took too long to answer")
 
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from simcord import OptionError
 
+from bot.cad.board import UNITS_TTL_S
 from bot.cad.tiers import Tier
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category, CommandGroup
 from tests.cogs._member_helpers import (
     answer_types,
     channel_posts,
-    install_impatient_cad,
     refusal,
     reply,
     reply_mentions,
@@ -234,7 +234,7 @@ async def test_unconfigured_guild_is_told_to_run_setup(
 async def test_cad_timeout_is_still_answered(
     world: World, command: str, options: dict[str, Any], request_type: str
 ) -> None:
-    await install_impatient_cad(world, timeout_s=0.3)
+    await world.install_impatient_cad()
     world.sim.latency_s = 30.0
 
     result = await world.officer.slash(world.channel, command, **options)
@@ -306,6 +306,21 @@ async def test_active_units_are_asked_once_for_presses_close_together(
     await world.officer.slash(world.channel, "panic", state="off")
 
     assert len(await delivered(world, pipeline, since)) == 2
+    assert len(world.sim.requests_of("GET_ACTIVE_UNITS")) == 1
+
+
+async def test_units_then_a_panic_within_the_ttl_cost_one_unit_listing(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    listed = await world.admin.slash(world.channel, "units")
+    await world.env.advance_time(UNITS_TTL_S - 5)
+
+    since = len(world.env.http_requests)
+    await world.officer.slash(world.channel, "panic")
+
+    assert "1A-12 Jordan Reyes" in listed.response.embeds[0].description
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["embeds"][0]["title"] == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from /units' list
     assert len(world.sim.requests_of("GET_ACTIVE_UNITS")) == 1
 
 

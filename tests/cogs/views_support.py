@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cad.client import CadClient, CadResponse
 from bot.tree import user_message_for
 from tests.harness import World
 
@@ -28,26 +27,6 @@ def refusal(world: World, result: Any) -> str:
 def cad_types(world: World) -> list[str]:
     """Request types the simulated CAD received, in order."""
     return [request.type for request in world.sim.requests]
-
-
-def install_impatient_cad(world: World, timeout_s: float = 0.3) -> CadClient:
-    """A real CadClient with a short timeout whose requests SimCord knows to be external waits.
-
-    SimCord only moves its clock when all bot work is idle, so a request still waiting on a slow CAD would
-    keep the client's timeout from ever firing. Declaring the wait lets ``env.advance_time`` fire it, as the
-    wall clock would in production; everything else about the client is unchanged.
-    """
-    env = world.env
-
-    class DeclaredWaitCadClient(CadClient):
-        async def request(self, *args: Any, **kwargs: Any) -> CadResponse:
-            return await env.external_wait(super().request(*args, **kwargs), reason="slow CAD")
-
-    client = DeclaredWaitCadClient(
-        world.extra["session"], base_url=world.sim.base_url, timeout_s=timeout_s, rate_per_s=200, burst=200
-    )
-    world.bot.services.cad = client
-    return client
 
 
 def callback_types(world: World, since: int) -> list[int]:
