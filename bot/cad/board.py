@@ -13,6 +13,7 @@ something newer (a call opened a moment ago) can :meth:`CadBoard.invalidate_call
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -29,7 +30,7 @@ UNITS_TTL_S = 20.0
 CALLS_TTL_S = 10.0
 
 _V = TypeVar("_V")
-BoardKey = tuple[str, int]
+BoardKey = tuple[str, int, str]
 # How a caller awaits a read running in another task; tests declare it to SimCord as an external wait.
 SharedWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
@@ -128,7 +129,10 @@ class TtlCache(Generic[_V]):
 
 
 def _key(creds: CadCredentials) -> BoardKey:
-    return (creds.community_id, creds.server_id)
+    # The key's digest is part of the cache key: a guild that typed another community's id with a wrong (or
+    # stale) key must get the CAD's refusal, never the list a correctly configured guild fetched.
+    digest = hashlib.sha256(creds.api_key.get_secret_value().encode()).hexdigest()[:16]
+    return (creds.community_id, creds.server_id, digest)
 
 
 class CadBoard:

@@ -250,6 +250,18 @@ async def test_communities_and_servers_are_kept_apart(
     assert len(cad_sim.requests_of("GET_ACTIVE_UNITS")) == 3
 
 
+async def test_a_wrong_key_for_a_cached_community_gets_the_cads_refusal_not_the_cached_list(
+    board: CadBoard, cad_sim: CadSimulator, cad_community: SimCommunity, cad_creds: CadCredentials
+) -> None:
+    cad_community.add_unit(unit_num="PRIVATE-UNIT")
+    await board.active_units(cad_creds)  # a correctly configured guild fills the cache
+    intruder = CadCredentials(community_id=cad_creds.community_id, api_key="guessed-key")
+
+    with pytest.raises(CadError):
+        await board.active_units(intruder)
+    assert len(cad_sim.requests_of("GET_ACTIVE_UNITS")) == 2
+
+
 # ---------------------------------------------------------------------------------------------- lifecycle
 
 
