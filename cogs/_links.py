@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.cad.models import Unit
 from bot.storage.models import UserLink
 
 API_ID_ACCOUNT_PREFIX = "api-id:"
@@ -40,6 +41,12 @@ class UnitTarget:
 
     account: str | None = None
     api_id: str | None = None
+
+    def owns(self, unit: Unit) -> bool:
+        """Whether ``unit`` (from GET_ACTIVE_UNITS) is this member's."""
+        if self.account:
+            return unit.acc_id.strip().lower() == self.account.lower()
+        return bool(self.api_id) and self.api_id in unit.api_ids
 
 
 def unit_target(link: UserLink) -> UnitTarget:

@@ -123,12 +123,6 @@ def _required(value: str, option: str) -> str:
     return stripped
 
 
-def _is_unit_of(unit: Unit, target: UnitTarget) -> bool:
-    if target.account:
-        return unit.acc_id.strip().lower() == target.account.lower()
-    return bool(target.api_id) and target.api_id in unit.api_ids
-
-
 def _open_calls(snapshot: CallsSnapshot) -> list[DispatchCall]:
     return [call for call in snapshot.active_calls if not call.is_closed]
 
@@ -155,11 +149,11 @@ async def units_on_duty(svc: Services, creds: CadCredentials, target: UnitTarget
     try:
         async with asyncio.timeout(ROSTER_BUDGET_S):
             units, age_s = await board.active_units(creds)
-            mine = [unit for unit in units if _is_unit_of(unit, target)]
+            mine = [unit for unit in units if target.owns(unit)]
             if not mine and age_s >= RECHECK_AFTER_S:
                 board.invalidate_units(creds.community_id, creds.server_id)
                 units, _ = await board.active_units(creds)
-                mine = [unit for unit in units if _is_unit_of(unit, target)]
+                mine = [unit for unit in units if target.owns(unit)]
     except (CadError, TimeoutError) as exc:
         log.info("could not list units on duty for community %s: %s", creds.community_id, type(exc).__name__)
         return None

@@ -46,12 +46,6 @@ MAX_STATUS_CODE = 99
 UNIT_LOOKUP_BUDGET_S = 2.5
 
 
-def _matches(unit: Unit, target: UnitTarget) -> bool:
-    if target.account:
-        return unit.acc_id.strip().lower() == target.account.lower()
-    return bool(target.api_id) and target.api_id in unit.api_ids
-
-
 async def units_to_name(svc: Services, creds: CadCredentials, target: UnitTarget) -> list[Unit]:
     """The target's logged-in units, from the shared board; empty when the plan can't list units or the CAD
     didn't answer within :data:`UNIT_LOOKUP_BUDGET_S`."""
@@ -64,7 +58,7 @@ async def units_to_name(svc: Services, creds: CadCredentials, target: UnitTarget
         # Naming the unit is a nicety; the panic itself already reached the CAD.
         log.info("could not list active units for community %s: %s", creds.community_id, type(exc).__name__)
         return []
-    return [unit for unit in units if _matches(unit, target)]
+    return [unit for unit in units if target.owns(unit)]
 
 
 class Units(commands.Cog):
