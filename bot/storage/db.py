@@ -7,14 +7,17 @@ transaction together with ``PRAGMA user_version``, so a failed migration leaves 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiosqlite
 
@@ -25,6 +28,9 @@ MEMORY = ":memory:"
 # Long enough to ride out the admin CLI writing while the bot runs (or the reverse), short enough to
 # surface a genuinely stuck lock.
 BUSY_TIMEOUT_MS = 10_000
+
+# RETURNING (multi-row inserts that report their ids in one round trip) arrived in SQLite 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
 
 _MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 
@@ -96,18 +102,118 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-class Database:
-    """The process's one SQLite connection. Repositories use :attr:`conn` and :meth:`transaction`.
+class WriteLock:
+    """The database's write lock: first come, first served, except that urgent writers go first.
 
-    Every write must happen inside :meth:`transaction`: the connection is shared by all coroutines, and
-    the lock it takes keeps one coroutine's statements out of another's transaction. Reads may use
-    :attr:`conn` directly.
+    Urgent is for writes someone outside is waiting on (the push listener acknowledges an event only once
+    its inbox row is committed); background writers (processor, delivery) can wait one commit longer. The
+    lock passes straight to the next waiter on release, so nobody can barge in between. Background writers
+    are not starved: the one urgent writer (the inbox group commit) asks again only after releasing, by which
+    time the waiting background writer has been handed the lock.
+
+    Background work can also step aside before it even asks: :meth:`urgent_quiet` waits (for a bounded time)
+    until no urgent write is pending, since all of them share one event loop and one database thread.
+    """
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._background: deque[asyncio.Future[None]] = deque()
+        self._urgent_pending = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+        self._last_urgent_done = float("-inf")
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._background
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Cancelled just after the lock was handed to us: pass it on instead of keeping it forever.
+                self.release()
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        if not self._held:
+            raise RuntimeError("the write lock is not held")
+        for queue in (self._urgent, self._background):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._held = False
+
+    @asynccontextmanager
+    async def held(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if urgent:
+            self._urgent_pending += 1
+            self._no_urgent.clear()
+        try:
+            await self.acquire(urgent=urgent)
+            try:
+                yield
+            finally:
+                self.release()
+        finally:
+            if urgent:
+                self._urgent_pending -= 1
+                if not self._urgent_pending:
+                    self._last_urgent_done = asyncio.get_running_loop().time()
+                    self._no_urgent.set()
+
+    @property
+    def urgent_pending(self) -> bool:
+        """True while an urgent writer waits for the lock or holds it."""
+        return self._urgent_pending > 0
+
+    async def urgent_quiet(self, max_wait_s: float, quiet_s: float = 0.0) -> bool:
+        """Return once no urgent write is pending and none finished within ``quiet_s``, or after ``max_wait_s``
+        at the latest; True if it waited."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        waited = False
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                return waited
+            if quiet_s <= 0:
+                if not self._urgent_pending:
+                    return waited
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(deadline):
+                        await self._no_urgent.wait()
+            else:
+                # Checked again every quiet_s rather than woken by every urgent write: under a flood of them
+                # that would cost a wake-up each.
+                calm_at = (now if self._urgent_pending else self._last_urgent_done) + quiet_s
+                if calm_at <= now:
+                    return waited
+                await asyncio.sleep(min(calm_at, deadline) - now)
+            waited = True
+
+
+class Database:
+    """The process's one SQLite connection. Repositories use :attr:`conn`, :meth:`transaction` and :meth:`write`.
+
+    Every write must happen inside :meth:`transaction` or through :meth:`write`: the connection is shared by
+    all coroutines, and the lock they take keeps one coroutine's statements out of another's transaction.
+    Reads may use :attr:`conn` directly.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn: aiosqlite.Connection | None = conn
         self.path = path
-        self._write_lock = asyncio.Lock()
+        self._write_lock = WriteLock()
         self._transaction_owner: asyncio.Task[object] | None = None
         self._savepoint_depth = 0
 
@@ -115,6 +221,11 @@ class Database:
     async def open(cls, path: str | Path, *, migrations_dir: Path | None = None) -> Database:
         """Open (creating folder and file if needed), configure, and migrate the database at ``path``."""
         location = str(path)
+        if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+            raise DatabaseError(
+                f"this Python uses SQLite {sqlite3.sqlite_version}; the bot needs "
+                f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer (a newer Python or OS image has it)"
+            )
         migrations = await asyncio.to_thread(load_migrations, migrations_dir or MIGRATIONS_DIR)
         if location != MEMORY:
             try:
@@ -187,7 +298,7 @@ class Database:
             async with self._savepoint(conn):
                 yield conn
             return
-        async with self._write_lock:
+        async with self._write_lock.held():
             self._transaction_owner = task
             try:
                 # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
@@ -201,6 +312,48 @@ class Database:
                     raise
             finally:
                 self._transaction_owner = None
+
+    async def write(
+        self, sql: str, parameters: Iterable[Any] = (), *, urgent: bool = False
+    ) -> aiosqlite.Cursor:
+        """Run one writing statement atomically, in one round trip to the database thread.
+
+        Inside this task's :meth:`transaction` it joins that transaction (a failed statement undoes only
+        itself, as a savepoint would). Otherwise it runs on its own under the write lock: SQLite makes a lone
+        statement its own transaction, exactly as BEGIN IMMEDIATE + statement + COMMIT, without their two
+        extra round trips. ``urgent`` serves it before waiting background writers (see :class:`WriteLock`).
+        """
+        conn = self.conn
+        if self._owns_transaction():
+            return await conn.execute(sql, tuple(parameters))
+        async with self._write_lock.held(urgent=urgent):
+            return await conn.execute(sql, tuple(parameters))
+
+    async def write_returning(
+        self, sql: str, parameters: Iterable[Any] = (), *, urgent: bool = False
+    ) -> list[aiosqlite.Row]:
+        """:meth:`write` for a statement with a ``RETURNING`` clause: the rows it returned."""
+        conn = self.conn
+        if self._owns_transaction():
+            return list(await conn.execute_fetchall(sql, tuple(parameters)))
+        async with self._write_lock.held(urgent=urgent):
+            return list(await conn.execute_fetchall(sql, tuple(parameters)))
+
+    async def yield_to_urgent_writes(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
+        """For background work between steps: let urgent writes (and what waits on them) go first.
+
+        Waits until no urgent write is pending and none finished within ``quiet_s``, but at most
+        ``max_wait_s``, so background work slows down under a flood of urgent writes and never stops. Always
+        yields to the event loop at least once (after the urgent writer's own continuation, which was queued
+        first). True if it waited for urgent writes.
+        """
+        waited = await self._write_lock.urgent_quiet(max_wait_s, quiet_s)
+        await asyncio.sleep(0)
+        return waited
+
+    def _owns_transaction(self) -> bool:
+        task = asyncio.current_task()
+        return task is not None and self._transaction_owner is task
 
     @asynccontextmanager
     async def _savepoint(self, conn: aiosqlite.Connection) -> AsyncIterator[None]:
@@ -248,7 +401,7 @@ class Database:
 
     async def _apply(self, migration: Migration) -> None:
         conn = self.conn
-        async with self._write_lock:
+        async with self._write_lock.held():
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 # Another process (the admin CLI beside the bot) may have applied it while we waited.

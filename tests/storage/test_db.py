@@ -251,3 +251,204 @@ async def test_concurrent_transactions_do_not_share_a_rollback(db_path: Path) ->
         await asyncio.gather(a, b)
         rows = list(await db.conn.execute_fetchall("SELECT guild_id FROM guild_config"))
         assert [row[0] for row in rows] == [2]
+
+
+# ------------------------------------------------------------------------- lone statements and the write lock
+
+
+async def _guild_ids(db: Database) -> list[int]:
+    rows = await db.conn.execute_fetchall("SELECT guild_id FROM guild_config ORDER BY rowid")
+    return [row[0] for row in rows]
+
+
+async def test_a_lone_write_commits_on_its_own_and_reports_what_it_changed(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        cursor = await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (?, 'now')", (1,))
+        assert cursor.rowcount == 1
+        rows = await db.write_returning(
+            "INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now'), (3, 'now') RETURNING guild_id"
+        )
+        assert sorted(row[0] for row in rows) == [2, 3]
+        assert not db.conn.in_transaction
+    # Committed: another connection sees them.
+    with sqlite3.connect(db_path) as other:
+        assert [row[0] for row in other.execute("SELECT guild_id FROM guild_config ORDER BY guild_id")] == [
+            1,
+            2,
+            3,
+        ]
+
+
+async def test_a_lone_write_inside_a_transaction_joins_it_and_a_failed_one_undoes_only_itself(
+    db_path: Path,
+) -> None:
+    async with await Database.open(db_path) as db:
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+                raise RuntimeError("the transaction gives up")
+        assert await _guild_ids(db) == []
+
+        async with db.transaction():
+            await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+            with pytest.raises(sqlite3.IntegrityError):
+                await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'again')")
+            await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
+        assert await _guild_ids(db) == [1, 2]
+
+
+async def test_a_lone_write_never_lands_inside_another_tasks_transaction(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        a_has_written = asyncio.Event()
+        release_a = asyncio.Event()
+
+        async def task_a() -> None:
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as conn:
+                    await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'a')")
+                    a_has_written.set()
+                    await release_a.wait()
+                    raise RuntimeError("A gives up")
+
+        a = asyncio.create_task(task_a())
+        await a_has_written.wait()
+        b = asyncio.create_task(
+            db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'b')", urgent=True)
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not b.done()
+        release_a.set()
+        await asyncio.gather(a, b)
+        assert await _guild_ids(db) == [2]
+
+
+async def test_urgent_writes_are_served_before_background_writers_already_waiting(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        release = asyncio.Event()
+        holding = asyncio.Event()
+
+        async def holder() -> None:
+            async with db.transaction():
+                holding.set()
+                await release.wait()
+
+        committed: list[str] = []
+
+        async def background(name: str) -> None:
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO guild_config (guild_id, updated_at) VALUES (NULL, ?)", (name,)
+                )
+            committed.append(name)
+
+        async def urgent() -> None:
+            await db.write(
+                "INSERT INTO guild_config (guild_id, updated_at) VALUES (NULL, 'ack')", urgent=True
+            )
+            committed.append("ack")
+
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        waiting = [asyncio.create_task(background(name)) for name in ("first", "second")]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        acknowledging = asyncio.create_task(urgent())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(held, *waiting, acknowledging)
+        # The urgent write asked last but went first; background writers kept their own order.
+        assert committed == ["ack", "first", "second"]
+        rows = await db.conn.execute_fetchall("SELECT updated_at FROM guild_config ORDER BY guild_id")
+        assert [row[0] for row in rows] == ["ack", "first", "second"]
+
+
+async def test_a_writer_cancelled_while_waiting_does_not_keep_the_lock(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        release = asyncio.Event()
+        holding = asyncio.Event()
+
+        async def holder() -> None:
+            async with db.transaction():
+                holding.set()
+                await release.wait()
+
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        doomed = asyncio.create_task(
+            db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'x')")
+        )
+        for _ in range(5):
+            await asyncio.sleep(0)
+        doomed.cancel()
+        release.set()
+        await held
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        async with asyncio.timeout(5):
+            await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'y')")
+        assert await _guild_ids(db) == [2]
+
+
+async def test_background_work_steps_aside_for_a_pending_urgent_write_but_never_for_ever(
+    db_path: Path,
+) -> None:
+    async with await Database.open(db_path) as db:
+        order: list[str] = []
+        release = asyncio.Event()
+        holding = asyncio.Event()
+
+        async def holder() -> None:
+            async with db.transaction():
+                holding.set()
+                await release.wait()
+
+        async def urgent() -> None:
+            await db.write(
+                "INSERT INTO guild_config (guild_id, updated_at) VALUES (NULL, 'ack')", urgent=True
+            )
+            order.append("urgent")
+
+        async def background() -> None:
+            waited = await db.yield_to_urgent_writes(30.0)
+            order.append(f"background (waited={waited})")
+
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        pending = asyncio.create_task(urgent())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        stepping_aside = asyncio.create_task(background())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert order == []  # the urgent write is still pending, so background work waits
+        release.set()
+        await asyncio.gather(held, pending, stepping_aside)
+        assert order == ["urgent", "background (waited=True)"]
+
+        # Bounded: with an urgent write pending for good, background work goes on after max_wait_s.
+        release.clear()
+        holding.clear()
+        held = asyncio.create_task(holder())
+        await holding.wait()
+        pending = asyncio.create_task(urgent())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        async with asyncio.timeout(10):
+            assert await db.yield_to_urgent_writes(0.01) is True
+        assert not pending.done()
+        release.set()
+        await asyncio.gather(held, pending)
+        # Nothing pending: no wait at all.
+        assert await db.yield_to_urgent_writes(30.0) is False
+
+
+async def test_a_sqlite_without_returning_is_refused_with_a_clear_message(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.31.1")
+    with pytest.raises(DatabaseError, match=r"SQLite 3\.31\.1.*3\.35\.0 or newer"):
+        await Database.open(db_path)
+    assert not await asyncio.to_thread(db_path.exists)
