@@ -21,7 +21,7 @@ from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
 from bot.storage.models import GuildConfig
-from bot.storage.push_store import InboxEntry, PushStore
+from bot.storage.push_store import MAX_INBOX_ROWS_PER_COMMIT, InboxEntry, PushStore
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ class AuthThrottle:
 class InboxWriter:
     """Group commit: requests that arrive while a commit is running are written together in the next one."""
 
-    def __init__(self, store: PushStore, *, max_batch: int = 200) -> None:
+    def __init__(self, store: PushStore, *, max_batch: int = MAX_INBOX_ROWS_PER_COMMIT) -> None:
+        if not 1 <= max_batch <= MAX_INBOX_ROWS_PER_COMMIT:
+            raise ValueError(f"max_batch must be between 1 and {MAX_INBOX_ROWS_PER_COMMIT}")
         self._store = store
         self._max_batch = max_batch
         self._queue: list[tuple[InboxEntry, asyncio.Future[int]]] = []
@@ -119,8 +121,9 @@ class InboxWriter:
         self._queue.append((entry, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="push-inbox-commit")
-        # Shielded: a client that hangs up must not cancel a commit other requests are waiting on.
-        return await asyncio.shield(future)
+        # The commit runs in the flusher task: a client that hangs up cancels only its own future, never a
+        # commit other requests are waiting on (the flusher skips futures that are already done).
+        return await future
 
     async def _flush(self) -> None:
         while self._queue:

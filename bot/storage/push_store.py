@@ -1,17 +1,22 @@
 """SQL of the push pipeline: inbox of accepted events, per-channel outbox, live cards, unit names.
 
-Every write runs inside :meth:`Database.transaction`, so a caller can wrap several of these methods in
-:meth:`PushStore.atomic` and have them commit (or vanish) together: the processor turns one inbox row into
-outbox rows, card changes and unit names in one transaction, which is what makes a crash at any point safe.
+Every write is atomic on its own (one statement through :meth:`Database.write`, or a
+:meth:`Database.transaction`), and a caller can wrap several of these methods in :meth:`PushStore.atomic` to
+have them commit (or vanish) together. The processor writes everything a batch of inbox rows caused (outbox
+rows, card changes, unit names, the rows marked processed) with :meth:`PushStore.apply_changes` in one
+transaction, which is what makes a crash at any point safe. Writes use as few round trips to SQLite's thread
+as they can: the connection is shared, and a push event's acknowledgement waits for its turn on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -23,6 +28,10 @@ WallClock = Callable[[], float]
 
 _NONCE_PREFIX_KEY = "nonce_prefix"
 MAX_ERROR_LENGTH = 300
+
+
+class StaleCardError(Exception):
+    """A card the caller read is gone (deleted by housekeeping meanwhile); read again and redo the work."""
 
 
 class _Row(BaseModel):
@@ -81,6 +90,72 @@ class CardRow(_Row):
     updated_at: float
 
 
+class CardSnapshot(_Row):
+    """A card as the processor needs it: the row, and whether a post of it still waits in the outbox."""
+
+    card: CardRow
+    post_pending: bool
+
+
+# (guild_id, kind, call_id): a card's identity before it has an id.
+StoredCardKey = tuple[int, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class NewCard:
+    guild_id: int
+    kind: str
+    call_id: int
+    community_id: str | None
+    channel_id: int
+    state: Mapping[str, Any]
+    finished: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CardUpdate:
+    """A card's new state; ``version_increment`` counts the visible changes (each makes an edit owed)."""
+
+    card_id: int
+    state: Mapping[str, Any]
+    finished: bool
+    version_increment: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDraft:
+    """An outbox row to write: an embed, or the first post of a card (``card_id``, or ``new_card`` for a card
+    created in the same :class:`PushChanges`, whose id is not known yet)."""
+
+    guild_id: int
+    channel_id: int
+    category: str
+    accepted_at: float
+    embed: Mapping[str, Any] | None = None
+    card_id: int | None = None
+    new_card: StoredCardKey | None = None
+    ping_role_id: int | None = None
+
+    def __post_init__(self) -> None:
+        carried = (self.embed is not None) + (self.card_id is not None) + (self.new_card is not None)
+        if carried != 1:
+            raise ValueError("an outbox row carries either an embed or a card")
+
+
+@dataclass(slots=True)
+class PushChanges:
+    """Everything a batch of processed events changes, written together by :meth:`PushStore.apply_changes`.
+
+    Order matters where it shows: outbox rows are written in list order (a channel's messages go out by id).
+    """
+
+    new_cards: list[NewCard] = field(default_factory=list)
+    card_updates: list[CardUpdate] = field(default_factory=list)
+    outbox: list[OutboxDraft] = field(default_factory=list)
+    unit_names: dict[str, dict[int, str]] = field(default_factory=dict)
+    processed: list[tuple[int, str]] = field(default_factory=list)
+
+
 class OutboxStats(_Row):
     """Deliveries still owed (outbox rows plus live-card edits) and when the oldest of them was created."""
 
@@ -98,6 +173,26 @@ _CARD_COLUMNS = (
 )
 # A card edit is owed while its message exists and the stored state is newer than what Discord shows.
 _EDIT_OWED = "message_id IS NOT NULL AND version > rendered_version"
+_POST_PENDING = (
+    "EXISTS (SELECT 1 FROM push_outbox AS o WHERE o.card_id = push_card.id AND o.status = 'pending')"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO push_outbox "
+    "(guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CARD = (
+    "INSERT INTO push_card "
+    "(guild_id, kind, call_id, community_id, channel_id, state, finished, created_at, updated_at)"
+)
+# The retry schedule is kept: a burst of changes during an outage must not become a burst of requests.
+_UPDATE_CARD_STATE = (
+    "UPDATE push_card SET state = ?, finished = ?, updated_at = ?, version = version + ? WHERE id = ?"
+)
+_UPSERT_UNIT_NAME = (
+    "INSERT INTO push_unit_name (community_id, ident_id, label, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (community_id, ident_id) DO UPDATE SET label = excluded.label, updated_at = excluded.updated_at"
+)
 
 
 def _dumps(value: Any) -> str:
@@ -112,6 +207,18 @@ def _clip(error: str) -> str:
 
 def _placeholders(count: int) -> str:
     return ", ".join("?" for _ in range(count))
+
+
+def _value_rows(count: int, width: int) -> str:
+    """``(?, ?), (?, ?)`` for a multi-row VALUES: ``count`` rows of ``width`` parameters."""
+    row = f"({_placeholders(width)})"
+    return ", ".join(row for _ in range(count))
+
+
+# Rows per multi-row statement: far below SQLite's 32,766 parameters, and a bounded statement-cache entry.
+_ROWS_PER_STATEMENT = 200
+# The most events one inbox group commit may carry (it is one statement).
+MAX_INBOX_ROWS_PER_COMMIT = _ROWS_PER_STATEMENT
 
 
 def _outbox(row: aiosqlite.Row) -> OutboxRow:
@@ -166,6 +273,11 @@ class PushStore:
         """One transaction around several calls (nested calls become savepoints)."""
         return self._db.transaction()
 
+    async def yield_to_inbox(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
+        """Background work between steps: let inbox commits (acknowledgements) go first, for up to
+        ``max_wait_s``; with ``quiet_s``, until none has happened for that long. True if it waited."""
+        return await self._db.yield_to_urgent_writes(max_wait_s, quiet_s=quiet_s)
+
     async def _all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         return list(await self._db.conn.execute_fetchall(sql, tuple(parameters)))
 
@@ -194,23 +306,34 @@ class PushStore:
     # -- inbox -------------------------------------------------------------------------------------
 
     async def add_inbox(self, entries: Sequence[InboxEntry]) -> list[int]:
-        """Store accepted events in one transaction (group commit); their ids in the same order."""
-        ids: list[int] = []
-        async with self._db.transaction() as conn:
-            for entry in entries:
-                cursor = await conn.execute(
-                    "INSERT INTO push_inbox (received_at, event_type, community_id, guild_ids, body) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        entry.received_at,
-                        entry.event_type,
-                        entry.community_id,
-                        _dumps(list(entry.guild_ids)),
-                        _dumps(entry.body),
-                    ),
-                )
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
+        """Store accepted events atomically (group commit); their ids in the same order.
+
+        One multi-row INSERT is one round trip and one transaction, and it is *urgent*: the senders of these
+        events are waiting for it, so it is served before background writers waiting for the lock.
+        """
+        if not entries:
+            return []
+        if len(entries) > MAX_INBOX_ROWS_PER_COMMIT:
+            raise ValueError(f"at most {MAX_INBOX_ROWS_PER_COMMIT} inbox rows per commit")
+        parameters: list[Any] = []
+        for entry in entries:
+            parameters += (
+                entry.received_at,
+                entry.event_type,
+                entry.community_id,
+                _dumps(list(entry.guild_ids)),
+                _dumps(entry.body),
+            )
+        rows = await self._db.write_returning(
+            "INSERT INTO push_inbox (received_at, event_type, community_id, guild_ids, body) "
+            f"VALUES {_value_rows(len(entries), 5)} RETURNING id",
+            parameters,
+            urgent=True,
+        )
+        # RETURNING's row order is unspecified; the ids themselves ascend in VALUES order (AUTOINCREMENT).
+        ids = sorted(int(row[0]) for row in rows)
+        if len(ids) != len(entries):
+            raise RuntimeError(f"stored {len(ids)} inbox rows for {len(entries)} events")
         return ids
 
     async def unprocessed_inbox(self, limit: int) -> list[InboxRow]:
@@ -232,11 +355,10 @@ class PushStore:
         ]
 
     async def mark_inbox_processed(self, inbox_id: int, outcome: str) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_inbox SET processed_at = ?, outcome = ? WHERE id = ?",
-                (self._clock(), outcome, inbox_id),
-            )
+        await self._db.write(
+            "UPDATE push_inbox SET processed_at = ?, outcome = ? WHERE id = ?",
+            (self._clock(), outcome, inbox_id),
+        )
 
     async def last_received_at(self, community_id: str) -> float | None:
         """When an event of this community was last stored (Unix seconds), while its row is kept."""
@@ -265,24 +387,21 @@ class PushStore:
         """Queue one embed (or a live card's first post) for a channel."""
         if (embed is None) == (card_id is None):
             raise ValueError("an outbox row carries either an embed or a card")
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO push_outbox "
-                "(guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    guild_id,
-                    channel_id,
-                    category,
-                    card_id,
-                    None if embed is None else _dumps(dict(embed)),
-                    ping_role_id,
-                    accepted_at,
-                    self._clock(),
-                ),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+        cursor = await self._db.write(
+            _INSERT_OUTBOX,
+            (
+                guild_id,
+                channel_id,
+                category,
+                card_id,
+                None if embed is None else _dumps(dict(embed)),
+                ping_role_id,
+                accepted_at,
+                self._clock(),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     async def channels_with_due_work(self, now: float) -> list[int]:
         """Channels whose queue head may be sent now, or that owe a card edit now."""
@@ -326,44 +445,39 @@ class PushStore:
 
     async def set_batch(self, row_ids: Sequence[int], batch_id: int) -> None:
         """Fix which rows form one message, before it is sent (so a resend is byte-for-byte the same)."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                f"UPDATE push_outbox SET batch_id = ? WHERE id IN ({_placeholders(len(row_ids))}) "
-                "AND status = 'pending'",
-                (batch_id, *row_ids),
-            )
+        await self._db.write(
+            f"UPDATE push_outbox SET batch_id = ? WHERE id IN ({_placeholders(len(row_ids))}) "
+            "AND status = 'pending'",
+            (batch_id, *row_ids),
+        )
 
     async def split_batch(self, row_ids: Sequence[int]) -> None:
         """Send these rows one per message from now on (one of them made Discord reject the batch)."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                f"UPDATE push_outbox SET batch_id = NULL, solo = 1 WHERE id IN ({_placeholders(len(row_ids))})",
-                tuple(row_ids),
-            )
+        await self._db.write(
+            f"UPDATE push_outbox SET batch_id = NULL, solo = 1 WHERE id IN ({_placeholders(len(row_ids))})",
+            tuple(row_ids),
+        )
 
     async def mark_sent(self, row_ids: Sequence[int], message_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_outbox SET status = 'sent', message_id = ?, finished_at = ?, last_error = NULL "
-                f"WHERE id IN ({_placeholders(len(row_ids))})",
-                (message_id, self._clock(), *row_ids),
-            )
+        await self._db.write(
+            "UPDATE push_outbox SET status = 'sent', message_id = ?, finished_at = ?, last_error = NULL "
+            f"WHERE id IN ({_placeholders(len(row_ids))})",
+            (message_id, self._clock(), *row_ids),
+        )
 
     async def mark_retry(self, row_ids: Sequence[int], error: str, next_attempt_at: float) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-                f"WHERE id IN ({_placeholders(len(row_ids))})",
-                (_clip(error), next_attempt_at, *row_ids),
-            )
+        await self._db.write(
+            "UPDATE push_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+            f"WHERE id IN ({_placeholders(len(row_ids))})",
+            (_clip(error), next_attempt_at, *row_ids),
+        )
 
     async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
-                f"finished_at = ? WHERE id IN ({_placeholders(len(row_ids))}) AND status = 'pending'",
-                (_clip(error), self._clock(), *row_ids),
-            )
+        await self._db.write(
+            "UPDATE push_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, "
+            f"finished_at = ? WHERE id IN ({_placeholders(len(row_ids))}) AND status = 'pending'",
+            (_clip(error), self._clock(), *row_ids),
+        )
 
     async def fail_channel(self, channel_id: int, error: str) -> int:
         """Give up on everything owed to a channel Discord refuses us (deleted, or permissions lost).
@@ -433,6 +547,33 @@ class PushStore:
         )
         return [_card(row) for row in rows]
 
+    async def card_snapshots(self, keys: Collection[StoredCardKey]) -> list[CardSnapshot]:
+        """The cards with these keys (missing ones are left out), each with whether its post is pending."""
+        snapshots: list[CardSnapshot] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _ROWS_PER_STATEMENT):
+            chunk = unique[start : start + _ROWS_PER_STATEMENT]
+            rows = await self._all(
+                # A join, not a row-value IN: SQLite scans the whole table for the latter.
+                f"WITH wanted (guild_id, kind, call_id) AS (VALUES {_value_rows(len(chunk), 3)}) "
+                f"SELECT {_CARD_COLUMNS}, {_POST_PENDING} AS post_pending "
+                "FROM wanted JOIN push_card USING (guild_id, kind, call_id)",
+                [value for key in chunk for value in key],
+            )
+            snapshots += (
+                CardSnapshot(card=_card(row), post_pending=bool(row["post_pending"])) for row in rows
+            )
+        return snapshots
+
+    async def open_card_snapshots(self, guild_id: int, kind: str) -> list[CardSnapshot]:
+        """A guild's unfinished cards of one kind, oldest first, each with whether its post is pending."""
+        rows = await self._all(
+            f"SELECT {_CARD_COLUMNS}, {_POST_PENDING} AS post_pending FROM push_card "
+            "WHERE guild_id = ? AND kind = ? AND finished = 0 ORDER BY id",
+            (guild_id, kind),
+        )
+        return [CardSnapshot(card=_card(row), post_pending=bool(row["post_pending"])) for row in rows]
+
     async def create_card(
         self,
         *,
@@ -445,36 +586,20 @@ class PushStore:
         finished: bool,
     ) -> int:
         now = self._clock()
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO push_card "
-                "(guild_id, kind, call_id, community_id, channel_id, state, finished, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    guild_id,
-                    kind,
-                    call_id,
-                    community_id,
-                    channel_id,
-                    _dumps(dict(state)),
-                    int(finished),
-                    now,
-                    now,
-                ),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+        cursor = await self._db.write(
+            f"{_INSERT_CARD} VALUES {_value_rows(1, 9)}",
+            (guild_id, kind, call_id, community_id, channel_id, _dumps(dict(state)), int(finished), now, now),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     async def update_card_state(
         self, card_id: int, state: Mapping[str, Any], *, finished: bool, visible: bool = True
     ) -> None:
         """Store a card's new state; ``visible`` changes bump the version so an edit becomes owed."""
-        async with self._db.transaction() as conn:
-            # The retry schedule is kept: a burst of changes during an outage must not become a burst of requests.
-            await conn.execute(
-                "UPDATE push_card SET state = ?, finished = ?, updated_at = ?, version = version + ? WHERE id = ?",
-                (_dumps(dict(state)), int(finished), self._clock(), int(visible), card_id),
-            )
+        await self._db.write(
+            _UPDATE_CARD_STATE, (_dumps(dict(state)), int(finished), self._clock(), int(visible), card_id)
+        )
 
     async def card_post_pending(self, card_id: int) -> bool:
         """True while a post of this card waits in the outbox."""
@@ -493,37 +618,33 @@ class PushStore:
 
     async def card_shown(self, card_id: int, rendered_version: int, message_id: int) -> None:
         """Discord now shows ``rendered_version`` of the card in ``message_id``."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_card SET message_id = ?, rendered_version = MAX(rendered_version, ?), "
-                "attempts = 0, next_attempt_at = 0, last_error = NULL WHERE id = ?",
-                (message_id, rendered_version, card_id),
-            )
+        await self._db.write(
+            "UPDATE push_card SET message_id = ?, rendered_version = MAX(rendered_version, ?), "
+            "attempts = 0, next_attempt_at = 0, last_error = NULL WHERE id = ?",
+            (message_id, rendered_version, card_id),
+        )
 
     async def card_retry(self, card_id: int, error: str, next_attempt_at: float) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_card SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (_clip(error), next_attempt_at, card_id),
-            )
+        await self._db.write(
+            "UPDATE push_card SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (_clip(error), next_attempt_at, card_id),
+        )
 
     async def card_give_up(self, card_id: int, error: str) -> None:
         """Stop owing edits for the card's current version (a later change will try again)."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_card SET rendered_version = version, last_error = ?, attempts = 0, "
-                "next_attempt_at = 0 WHERE id = ?",
-                (_clip(error), card_id),
-            )
+        await self._db.write(
+            "UPDATE push_card SET rendered_version = version, last_error = ?, attempts = 0, "
+            "next_attempt_at = 0 WHERE id = ?",
+            (_clip(error), card_id),
+        )
 
     async def card_message_lost(self, card_id: int) -> None:
         """The card's message was deleted: forget it, so the next post makes a new one."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE push_card SET message_id = NULL, rendered_version = 0, attempts = 0, "
-                "next_attempt_at = 0 WHERE id = ?",
-                (card_id,),
-            )
+        await self._db.write(
+            "UPDATE push_card SET message_id = NULL, rendered_version = 0, attempts = 0, "
+            "next_attempt_at = 0 WHERE id = ?",
+            (card_id,),
+        )
 
     # -- unit directory ----------------------------------------------------------------------------
 
@@ -539,11 +660,98 @@ class PushStore:
         now = self._clock()
         async with self._db.transaction() as conn:
             await conn.executemany(
-                "INSERT INTO push_unit_name (community_id, ident_id, label, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (community_id, ident_id) DO UPDATE SET label = excluded.label, "
-                "updated_at = excluded.updated_at",
-                [(community_id, ident, label, now) for ident, label in names.items()],
+                _UPSERT_UNIT_NAME, [(community_id, ident, label, now) for ident, label in names.items()]
             )
+
+    # -- processor batches -------------------------------------------------------------------------
+
+    async def apply_changes(self, changes: PushChanges) -> None:
+        """Write everything a batch of events changed, in one transaction (or the caller's), in few round trips:
+        new cards, card states, outbox rows (in order), unit names, and the inbox rows marked processed.
+
+        Raises :class:`StaleCardError` (rolling everything back) if a card to update no longer exists.
+        """
+        now = self._clock()
+        async with self._db.transaction() as conn:
+            new_card_ids: dict[StoredCardKey, int] = {}
+            for start in range(0, len(changes.new_cards), _ROWS_PER_STATEMENT):
+                chunk = changes.new_cards[start : start + _ROWS_PER_STATEMENT]
+                parameters: list[Any] = []
+                for card in chunk:
+                    parameters += (
+                        card.guild_id,
+                        card.kind,
+                        card.call_id,
+                        card.community_id,
+                        card.channel_id,
+                        _dumps(dict(card.state)),
+                        int(card.finished),
+                        now,
+                        now,
+                    )
+                rows = await conn.execute_fetchall(
+                    f"{_INSERT_CARD} VALUES {_value_rows(len(chunk), 9)} RETURNING id, guild_id, kind, call_id",
+                    parameters,
+                )
+                new_card_ids.update(
+                    ((int(row["guild_id"]), str(row["kind"]), int(row["call_id"])), int(row["id"]))
+                    for row in rows
+                )
+            # The rest are independent of each other: sent together, they cost one round trip, not four.
+            statements: list[Awaitable[aiosqlite.Cursor]] = []
+            if changes.card_updates:
+                statements.append(
+                    conn.executemany(
+                        _UPDATE_CARD_STATE,
+                        [
+                            (
+                                _dumps(dict(update.state)),
+                                int(update.finished),
+                                now,
+                                update.version_increment,
+                                update.card_id,
+                            )
+                            for update in changes.card_updates
+                        ],
+                    )
+                )
+            if changes.outbox:
+                statements.append(
+                    conn.executemany(
+                        _INSERT_OUTBOX,
+                        [
+                            (
+                                draft.guild_id,
+                                draft.channel_id,
+                                draft.category,
+                                new_card_ids[draft.new_card] if draft.new_card is not None else draft.card_id,
+                                None if draft.embed is None else _dumps(dict(draft.embed)),
+                                draft.ping_role_id,
+                                draft.accepted_at,
+                                now,
+                            )
+                            for draft in changes.outbox
+                        ],
+                    )
+                )
+            names = [
+                (community_id, ident, label, now)
+                for community_id, learnt in changes.unit_names.items()
+                for ident, label in learnt.items()
+            ]
+            if names:
+                statements.append(conn.executemany(_UPSERT_UNIT_NAME, names))
+            if changes.processed:
+                statements.append(
+                    conn.executemany(
+                        "UPDATE push_inbox SET processed_at = ?, outcome = ? WHERE id = ?",
+                        [(now, outcome, inbox_id) for inbox_id, outcome in changes.processed],
+                    )
+                )
+            cursors = await asyncio.gather(*statements)
+            if changes.card_updates and cursors[0].rowcount != len(changes.card_updates):
+                # Housekeeping deleted a card between the caller's read and this write.
+                raise StaleCardError("a live card changed by this batch no longer exists")
 
     # -- housekeeping ------------------------------------------------------------------------------
 

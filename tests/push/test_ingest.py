@@ -112,3 +112,29 @@ async def test_later_writes_after_a_commit_get_their_own(push_store: PushStore) 
     second = await writer.write(_entry(2))
     assert second == first + 1
     assert await push_store.inbox_depth() == 2
+
+
+async def test_a_request_that_hangs_up_does_not_cancel_the_commit_others_wait_on(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_add = push_store.add_inbox
+    committing = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def slow(entries: Sequence[InboxEntry]) -> list[int]:
+        committing.set()
+        await finish.wait()
+        return await real_add(entries)
+
+    monkeypatch.setattr(push_store, "add_inbox", slow)
+    writer = InboxWriter(push_store)
+    leaving = asyncio.create_task(writer.write(_entry(1)))
+    staying = asyncio.create_task(writer.write(_entry(2)))
+    await committing.wait()
+    leaving.cancel()
+    finish.set()
+    assert await staying > 0
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    # Both rows were committed together; the one whose sender left was simply not acknowledged.
+    assert await push_store.inbox_depth() == 2

@@ -1,0 +1,189 @@
+"""PushStore's batch writes on a real SQLite file: the inbox group commit and a processor batch's changes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.storage import Storage
+from bot.storage.models import Category
+from bot.storage.push_store import (
+    CardUpdate,
+    InboxEntry,
+    NewCard,
+    OutboxDraft,
+    PushChanges,
+    PushStore,
+    StaleCardError,
+)
+
+GUILD = 111
+CHANNEL = 1_001
+
+
+@pytest.fixture
+async def store(storage: Storage) -> PushStore:
+    # Routing a category creates the guild row that cards and outbox rows belong to.
+    await storage.routes.set_channel(GUILD, Category.DISPATCH, CHANNEL)
+    return PushStore(storage.db, clock=lambda: 1_000.0)
+
+
+def _entry(number: int) -> InboxEntry:
+    return InboxEntry(
+        received_at=float(number),
+        event_type="EVENT_UNIT_STATUS",
+        community_id="4711",
+        guild_ids=(GUILD, 222),
+        body={"type": "EVENT_UNIT_STATUS", "data": {"identIds": [number], "status": 2}},
+    )
+
+
+def _card_state(call_id: int, title: str) -> dict[str, object]:
+    return {"call_id": call_id, "title": title}
+
+
+async def test_a_group_commit_stores_every_event_and_returns_ids_in_order(store: PushStore) -> None:
+    assert await store.add_inbox([]) == []
+    ids = await store.add_inbox([_entry(number) for number in range(1, 31)])
+    assert ids == sorted(ids) and len(set(ids)) == 30
+    rows = await store.unprocessed_inbox(100)
+    assert [row.id for row in rows] == ids
+    assert [row.body["data"]["identIds"][0] for row in rows] == list(range(1, 31))
+    assert rows[0].guild_ids == (GUILD, 222)
+    assert "key" not in rows[0].body
+
+
+async def test_a_batch_is_written_whole_new_cards_first_so_their_posts_can_point_at_them(
+    store: PushStore,
+) -> None:
+    [first, second] = await store.add_inbox([_entry(1), _entry(2)])
+    existing = await store.create_card(
+        guild_id=GUILD,
+        kind="dispatch",
+        call_id=7,
+        community_id="4711",
+        channel_id=CHANNEL,
+        state=_card_state(7, "old"),
+        finished=False,
+    )
+    changes = PushChanges(
+        new_cards=[
+            NewCard(
+                guild_id=GUILD,
+                kind="dispatch",
+                call_id=8,
+                community_id="4711",
+                channel_id=CHANNEL,
+                state=_card_state(8, "new"),
+                finished=False,
+            )
+        ],
+        card_updates=[
+            CardUpdate(card_id=existing, state=_card_state(7, "changed"), finished=True, version_increment=3)
+        ],
+        outbox=[
+            OutboxDraft(
+                guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=1.0, embed={"title": "A"}
+            ),
+            OutboxDraft(
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+                category="dispatch",
+                accepted_at=2.0,
+                new_card=(GUILD, "dispatch", 8),
+            ),
+            OutboxDraft(
+                guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=2.0, embed={"title": "B"}
+            ),
+        ],
+        unit_names={"4711": {57: "1A-12 Jordan Reyes"}},
+        processed=[(first, "posted"), (second, "no_route")],
+    )
+    await store.apply_changes(changes)
+
+    created = await store.get_card(GUILD, "dispatch", 8)
+    assert created is not None and created.state["title"] == "new" and created.version == 1
+    changed = await store.get_card_by_id(existing)
+    assert changed is not None
+    assert (changed.state["title"], changed.finished, changed.version) == ("changed", True, 4)
+    outbox = await store.outbox_rows()
+    assert [(row.embed, row.card_id) for row in outbox] == [
+        ({"title": "A"}, None),
+        (None, created.id),
+        ({"title": "B"}, None),
+    ]
+    assert await store.unit_names("4711") == {57: "1A-12 Jordan Reyes"}
+    assert await store.unprocessed_inbox(10) == []
+
+
+async def test_a_batch_that_updates_a_vanished_card_writes_nothing(
+    store: PushStore, storage: Storage
+) -> None:
+    [inbox_id] = await store.add_inbox([_entry(1)])
+    card_id = await store.create_card(
+        guild_id=GUILD,
+        kind="dispatch",
+        call_id=7,
+        community_id="4711",
+        channel_id=CHANNEL,
+        state=_card_state(7, "old"),
+        finished=True,
+    )
+    # Housekeeping deletes the card after the processor read it.
+    assert await store.prune(finished_before=0.0, cards_before=2_000.0) == 1
+    changes = PushChanges(
+        card_updates=[
+            CardUpdate(card_id=card_id, state=_card_state(7, "new"), finished=False, version_increment=1)
+        ],
+        outbox=[
+            OutboxDraft(guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=1.0, embed={"t": 1})
+        ],
+        processed=[(inbox_id, "posted")],
+    )
+    with pytest.raises(StaleCardError):
+        await store.apply_changes(changes)
+    assert await store.outbox_rows() == []
+    assert [row.id for row in await store.unprocessed_inbox(10)] == [inbox_id]
+    assert not storage.db.conn.in_transaction
+
+
+async def test_card_snapshots_say_whether_a_post_is_pending_and_skip_missing_cards(store: PushStore) -> None:
+    posted = await store.create_card(
+        guild_id=GUILD,
+        kind="dispatch",
+        call_id=1,
+        community_id=None,
+        channel_id=CHANNEL,
+        state=_card_state(1, "posted"),
+        finished=False,
+    )
+    waiting = await store.create_card(
+        guild_id=GUILD,
+        kind="911",
+        call_id=2,
+        community_id=None,
+        channel_id=CHANNEL,
+        state={"call_id": 2},
+        finished=False,
+    )
+    await store.card_shown(posted, 1, message_id=555)
+    await store.add_outbox(
+        guild_id=GUILD, channel_id=CHANNEL, category="911", accepted_at=1.0, card_id=waiting
+    )
+
+    snapshots = await store.card_snapshots(
+        [(GUILD, "dispatch", 1), (GUILD, "911", 2), (GUILD, "dispatch", 99)]
+    )
+    assert {(snapshot.card.id, snapshot.post_pending) for snapshot in snapshots} == {
+        (posted, False),
+        (waiting, True),
+    }
+    assert [snapshot.card.id for snapshot in await store.open_card_snapshots(GUILD, "dispatch")] == [posted]
+
+
+def test_an_outbox_draft_carries_exactly_one_thing() -> None:
+    with pytest.raises(ValueError, match="either an embed or a card"):
+        OutboxDraft(guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=1.0)
+    with pytest.raises(ValueError, match="either an embed or a card"):
+        OutboxDraft(
+            guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=1.0, embed={}, card_id=1
+        )
