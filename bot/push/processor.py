@@ -1,9 +1,27 @@
 """The processor: turns accepted events into per-guild deliveries, in the background.
 
-For each inbox row it parses the envelope, learns unit names, and for every guild the event fans out to:
-looks up the route of the event's category, then either changes that guild's live card for the call or
-formats one embed, and queues the result in the outbox. One inbox row is one transaction, so a crash
-never half-processes an event and never processes one twice.
+It takes the inbox a batch at a time, in order. For each row it parses the envelope, learns unit names, and
+for every guild the event fans out to looks up the route of the event's category, then either changes that
+guild's live card for the call or formats one embed for the outbox.
+
+The work is split around the database's write lock, which the listener needs for every acknowledgement:
+
+1. *Prepare*, without the lock: parse each row, learn unit names and format the embeds (the CPU-heavy part),
+   yielding to the event loop after every row so acknowledgements are never stuck behind a batch.
+2. *Commit*, in one transaction: read the routes and the cards the batch touches, apply the card changes in
+   memory (consecutive changes to one card become one write), then write the outbox rows, card states, unit
+   names and the rows' outcomes in a handful of statements.
+
+A batch is one transaction, so a crash never half-processes an event and never processes one twice. A row
+whose processing raises (a bug) has its own changes undone and is marked ``error``; the rest of the batch
+goes on. Routes are read inside the transaction, so a route changed meanwhile is honoured; the routes seen by
+the last batch only decide which embeds are worth formatting ahead of the lock.
+
+Acknowledgements come first, since the listener shares this event loop and database thread. The first event
+after a quiet spell is processed at once. While events keep arriving, the processor waits for a quiet moment
+(no inbox commit for ``quiet_s``), which also gathers them into larger batches, and between rows it lets
+pending inbox commits go first; but an event never waits for the listener once it is ``max_lag_s`` old, so a
+flood slows processing down and never stops it.
 
 Actions made through the CAD API produce no push event; the command layer feeds them in through
 :meth:`PushProcessor.publish_local` and :meth:`PushProcessor.update_card`, which take the same path.
@@ -17,8 +35,11 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import ChainMap
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bot.formatting.cards import render_911_card, render_dispatch_card
@@ -40,7 +61,18 @@ from bot.push.routing import category_for
 from bot.storage import Storage
 from bot.storage.db import DatabaseError
 from bot.storage.models import Category, RouteConfig
-from bot.storage.push_store import CardRow, InboxRow, PushStore
+from bot.storage.push_store import (
+    CardRow,
+    CardSnapshot,
+    CardUpdate,
+    InboxRow,
+    NewCard,
+    OutboxDraft,
+    PushChanges,
+    PushStore,
+    StaleCardError,
+    StoredCardKey,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +80,7 @@ T = TypeVar("T")
 IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 CardState = DispatchCardState | Emergency911CardState
 CardReducer = Callable[[Any], Any]
+GuildRoutes = Mapping[Category, RouteConfig]
 STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
@@ -78,10 +111,20 @@ def pings_role(event: ev.PushEvent) -> bool:
     return isinstance(event, ev.Emergency911Event)
 
 
+def _units_named_by(event: ev.PushEvent) -> dict[int, str]:
+    units: list[ev.UnitPayload] = []
+    if isinstance(event, ev.UnitLoginEvent):
+        units.append(event.unit)
+    elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
+        units.extend(event.units)
+    return {unit.id: unit.display_name for unit in units if unit.display_name.strip()}
+
+
 class UnitDirectory:
     """Per-community unit names ("1A-12 Jordan Reyes"), learnt from login/update/status events.
 
-    Stored in SQLite so names survive a restart; cached in memory because every embed needs them.
+    Stored in SQLite so names survive a restart; cached in memory because every embed needs them. The cache
+    changes only once what was learnt is committed (:meth:`committed`).
     """
 
     def __init__(self, store: PushStore) -> None:
@@ -91,27 +134,183 @@ class UnitDirectory:
     async def names(self, community_id: str | None) -> Mapping[int, str]:
         if not community_id:
             return {}
+        return MappingProxyType(await self._known(community_id))
+
+    async def with_learnt(self, community_id: str | None, learnt: dict[int, str]) -> Mapping[int, str]:
+        """The names as they will be once ``learnt`` (not committed yet, and still growing) is."""
+        if not community_id:
+            return {}
+        return ChainMap(learnt, await self._known(community_id))
+
+    async def learn_from(self, community_id: str | None, event: ev.PushEvent) -> None:
+        """Remember at once the names ``event`` carries (for callers outside the processor, e.g. a command
+        that fetched units from the CAD)."""
+        if not community_id:
+            return
+        known = await self._known(community_id)
+        changed = {
+            ident: label for ident, label in _units_named_by(event).items() if known.get(ident) != label
+        }
+        if not changed:
+            return
+        await self._store.remember_unit_names(community_id, changed)
+        known.update(changed)
+
+    def committed(self, learnt: Mapping[str, Mapping[int, str]]) -> None:
+        for community_id, names in learnt.items():
+            # A community never loaded stays unloaded: a partial cache would hide the stored names.
+            cached = self._cache.get(community_id)
+            if cached is not None:
+                cached.update(names)
+
+    async def _known(self, community_id: str) -> dict[int, str]:
         cached = self._cache.get(community_id)
         if cached is None:
             cached = await self._store.unit_names(community_id)
             self._cache[community_id] = cached
-        return dict(cached)
+        return cached
 
-    async def learn_from(self, community_id: str | None, event: ev.PushEvent) -> None:
-        if not community_id:
+
+@dataclass(slots=True)
+class _Work:
+    """One inbox row (or one API-made event) on its way to the outbox."""
+
+    inbox_id: int | None
+    label: str
+    community_id: str | None
+    guild_ids: tuple[int, ...]
+    accepted_at: float
+    events: tuple[ev.PushEvent, ...] = ()
+    # Embeds formatted ahead of the lock, by event index; an index missing here is formatted if needed.
+    embeds: dict[int, EmbedDict | None] = field(default_factory=dict)
+    # Settled before routing (ignored, unknown type, invalid data, error), else set when committed.
+    result: str | None = None
+    queued: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _CardSlot:
+    """A card as a batch sees it: loaded from the database, or created by an earlier event of the batch."""
+
+    state: CardState
+    channel_id: int
+    community_id: str | None
+    card_id: int | None  # None until a card created in this batch is written
+    message_id: int | None
+    post_pending: bool
+    order: int
+    changed: bool = False
+    visible_changes: int = 0
+
+
+class _CardBook:
+    """The live cards one batch touches: loaded once, changed in memory in event order, written once."""
+
+    def __init__(self, store: PushStore) -> None:
+        self._store = store
+        # A key mapped to None was looked up and does not exist (yet).
+        self._slots: dict[StoredCardKey, _CardSlot | None] = {}
+        self._open_loaded: set[tuple[int, str]] = set()
+        self._next_new_order = 1 << 62
+
+    async def load(self, keys: Iterable[StoredCardKey]) -> None:
+        wanted = [key for key in dict.fromkeys(keys) if key not in self._slots]
+        if not wanted:
             return
-        units: list[ev.UnitPayload] = []
-        if isinstance(event, ev.UnitLoginEvent):
-            units.append(event.unit)
-        elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
-            units.extend(event.units)
-        learnt = {unit.id: unit.display_name for unit in units if unit.display_name.strip()}
-        known = await self.names(community_id)
-        changed = {ident: label for ident, label in learnt.items() if known.get(ident) != label}
-        if not changed:
-            return
-        await self._store.remember_unit_names(community_id, changed)
-        self._cache.setdefault(community_id, {}).update(changed)
+        self._add(await self._store.card_snapshots(wanted))
+        for key in wanted:
+            self._slots.setdefault(key, None)
+
+    async def open_cards(self, guild_id: int, kind: CardKind) -> list[tuple[StoredCardKey, _CardSlot]]:
+        """The guild's unfinished cards of ``kind`` as they stand in this batch, oldest first."""
+        if (guild_id, kind.value) not in self._open_loaded:
+            self._open_loaded.add((guild_id, kind.value))
+            self._add(await self._store.open_card_snapshots(guild_id, kind.value))
+        found = [
+            (key, slot)
+            for key, slot in self._slots.items()
+            if slot is not None
+            and key[0] == guild_id
+            and key[1] == kind.value
+            and not _is_finished(slot.state)
+        ]
+        return sorted(found, key=lambda pair: pair[1].order)
+
+    def get(self, key: StoredCardKey) -> _CardSlot | None:
+        return self._slots[key]
+
+    def create(self, key: StoredCardKey, state: CardState, channel_id: int, community_id: str | None) -> None:
+        self._next_new_order += 1
+        self._slots[key] = _CardSlot(
+            state=state,
+            channel_id=channel_id,
+            community_id=community_id,
+            card_id=None,
+            message_id=None,
+            post_pending=True,
+            order=self._next_new_order,
+            changed=True,
+        )
+
+    def change(self, key: StoredCardKey, state: CardState, *, visible: bool = True) -> None:
+        slot = self._slots[key]
+        assert slot is not None
+        self._slots[key] = replace(
+            slot, state=state, changed=True, visible_changes=slot.visible_changes + int(visible)
+        )
+
+    def post_queued(self, key: StoredCardKey) -> None:
+        slot = self._slots[key]
+        assert slot is not None
+        self._slots[key] = replace(slot, post_pending=True)
+
+    def checkpoint(self) -> dict[StoredCardKey, _CardSlot | None]:
+        return dict(self._slots)
+
+    def restore(self, checkpoint: dict[StoredCardKey, _CardSlot | None]) -> None:
+        self._slots = checkpoint
+
+    def write_into(self, changes: PushChanges) -> None:
+        for (guild_id, kind, call_id), slot in self._slots.items():
+            if slot is None or not slot.changed:
+                continue
+            if slot.card_id is None:
+                changes.new_cards.append(
+                    NewCard(
+                        guild_id=guild_id,
+                        kind=kind,
+                        call_id=call_id,
+                        community_id=slot.community_id,
+                        channel_id=slot.channel_id,
+                        state=_dump(slot.state),
+                        finished=_is_finished(slot.state),
+                    )
+                )
+            else:
+                changes.card_updates.append(
+                    CardUpdate(
+                        card_id=slot.card_id,
+                        state=_dump(slot.state),
+                        finished=_is_finished(slot.state),
+                        version_increment=slot.visible_changes,
+                    )
+                )
+
+    def _add(self, snapshots: Iterable[CardSnapshot]) -> None:
+        for snapshot in snapshots:
+            card = snapshot.card
+            key = (card.guild_id, card.kind, card.call_id)
+            if self._slots.get(key) is not None:
+                continue  # already loaded, and perhaps changed by this batch
+            self._slots[key] = _CardSlot(
+                state=_card_state(card.kind, card.state),
+                channel_id=card.channel_id,
+                community_id=card.community_id,
+                card_id=card.id,
+                message_id=card.message_id,
+                post_pending=snapshot.post_pending,
+                order=card.id,
+            )
 
 
 class PushProcessor:
@@ -125,6 +324,8 @@ class PushProcessor:
         on_queued: Callable[[], None],
         idle_wait: IdleWait | None = None,
         batch_size: int = 50,
+        max_lag_s: float = 1.0,
+        quiet_s: float = 0.005,
         storage_retry_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -135,12 +336,19 @@ class PushProcessor:
         self._on_queued = on_queued
         self._idle_wait: IdleWait = idle_wait or _plain_await
         self._batch_size = batch_size
+        self._max_lag_s = max_lag_s
+        self._quiet_s = quiet_s
+        # True after a batch that found work: more is probably on its way.
+        self._in_stream = False
         self._storage_retry_s = storage_retry_s
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
-        # Card changes are read-modify-write; the inbox loop and API-made changes must not interleave them.
+        # Card changes are read-modify-write, and a batch reads the inbox before it commits: the inbox loop
+        # and API-made changes must not interleave.
         self._lock = asyncio.Lock()
+        # Routes as the last commit read them: only a hint of which embeds to format ahead of the lock.
+        self._route_hints: dict[int, GuildRoutes] = {}
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -158,6 +366,9 @@ class PushProcessor:
             self._wakeup.clear()
             try:
                 processed = await self.process_pending()
+            except StaleCardError:
+                log.info("a live card was deleted while its batch was processed; processing the batch again")
+                continue
             except Exception:  # the database failed (or a bug): keep the loop alive and try again shortly
                 log.exception("push processor failed; retrying in %.0f s", self._storage_retry_s)
                 await self._idle_wait(self._sleep_or_wake(self._storage_retry_s))
@@ -174,91 +385,199 @@ class PushProcessor:
 
     async def process_pending(self) -> int:
         """Process one batch of accepted events; returns how many inbox rows were handled."""
-        rows = await self._store.unprocessed_inbox(self._batch_size)
-        handled = 0
-        for row in rows:
-            if self._stopping:
-                break
-            await self._process_row(row)
-            handled += 1
-            # Wake delivery per event, not per batch: the first alert of a burst must not wait for the rest.
-            self._on_queued()
-        return handled
+        async with self._lock:
+            rows = await self._store.unprocessed_inbox(self._batch_size)
+            if (
+                rows
+                and self._in_stream
+                and await self._store.yield_to_inbox(self._lag_budget(rows[0]), quiet_s=self._quiet_s)
+            ):
+                # The listener was busy: the wait let more events gather into this batch.
+                rows = await self._store.unprocessed_inbox(self._batch_size)
+            self._in_stream = bool(rows)
+            changes = PushChanges()
+            batch: list[_Work] = []
+            for row in rows:
+                if self._stopping:
+                    break
+                await self._store.yield_to_inbox(self._lag_budget(row))
+                batch.append(await self._prepare_row(row, changes))
+            if not batch:
+                return 0
+            await self._store.yield_to_inbox(self._lag_budget(rows[0]))
+            await self._commit(batch, changes, isolate_errors=True)
+        for work in batch:
+            self._metrics.processed(work.label, work.result or "error")
+        self._on_queued()
+        return len(batch)
 
-    async def _process_row(self, row: InboxRow) -> None:
+    def _lag_budget(self, row: InboxRow) -> float:
+        """How much longer ``row`` may wait for acknowledgements to go first (0 once it is max_lag_s old)."""
+        return min(self._max_lag_s, max(0.0, self._max_lag_s - (self._clock() - row.received_at)))
+
+    # -- prepare: no database lock ---------------------------------------------------------------------
+
+    async def _prepare_row(self, row: InboxRow, changes: PushChanges) -> _Work:
         envelope = row.body
         outcome = ev.parse_event(row.event_type, envelope.get("data"), envelope)
-        label = type_label(outcome.event_type)
+        work = _Work(
+            inbox_id=row.id,
+            label=type_label(outcome.event_type),
+            community_id=row.community_id,
+            guild_ids=row.guild_ids,
+            accepted_at=row.received_at,
+        )
         if outcome.unknown or outcome.ignored:
-            result = "unknown_type" if outcome.unknown else "ignored"
-            log.info("push event type %.60r acknowledged and not posted (%s)", row.event_type, result)
-        elif not outcome.events:
-            result = "invalid_data"
+            work.result = "unknown_type" if outcome.unknown else "ignored"
+            log.info("push event type %.60r acknowledged and not posted (%s)", row.event_type, work.result)
+            return work
+        if not outcome.events:
+            work.result = "invalid_data"
             reasons = "; ".join(item.reason for item in outcome.invalid) or "no data"
             log.info("push event %s had nothing usable (%s)", outcome.event_type, reasons)
-        else:
-            if outcome.invalid:
-                log.info(
-                    "push event %s: %d of its elements could not be read",
-                    outcome.event_type,
-                    outcome.invalid_count,
-                )
-            try:
-                async with self._lock, self._store.atomic():
-                    queued = 0
-                    for event in outcome.events:
-                        await self._units.learn_from(row.community_id, event)
-                        for guild_id in row.guild_ids:
-                            queued += await self._deliver_to_guild(
-                                guild_id, row.community_id, event, row.received_at
-                            )
-                    result = "posted" if queued else "no_route"
-                    await self._store.mark_inbox_processed(row.id, result)
-            except STORAGE_ERRORS:
-                raise
-            except Exception:
-                # A bug on one payload must not wedge the queue behind it: record it and move on.
-                log.exception(
-                    "push event %s (inbox row %s) could not be processed", outcome.event_type, row.id
-                )
-                result = "error"
-                await self._store.mark_inbox_processed(row.id, result)
-            self._metrics.processed(label, result)
-            return
-        await self._store.mark_inbox_processed(row.id, result)
-        self._metrics.processed(label, result)
+            return work
+        if outcome.invalid:
+            log.info(
+                "push event %s: %d of its elements could not be read",
+                outcome.event_type,
+                outcome.invalid_count,
+            )
+        work.events = outcome.events
+        try:
+            await self._prepare_events(work, changes)
+        except STORAGE_ERRORS:
+            raise
+        except Exception:
+            # A bug on one payload must not wedge the queue behind it: record it and move on.
+            log.exception("push event %s (inbox row %s) could not be processed", outcome.event_type, row.id)
+            work.result = "error"
+        return work
 
-    # -- per guild ---------------------------------------------------------------------------------
+    async def _prepare_events(self, work: _Work, changes: PushChanges) -> None:
+        """Learn the unit names the events carry and format the embeds their routes will probably want."""
+        learnt = changes.unit_names.setdefault(work.community_id, {}) if work.community_id else {}
+        names = await self._units.with_learnt(work.community_id, learnt)
+        for index, event in enumerate(work.events):
+            if work.community_id:
+                for ident, label in _units_named_by(event).items():
+                    if names.get(ident) != label:
+                        learnt[ident] = label
+            if not is_card_event(event) and self._may_deliver(work.guild_ids, category_for(event)):
+                work.embeds[index] = format_event(event, self._context(work.community_id, names))
 
-    async def _context(self, community_id: str | None) -> FormatContext:
+    def _may_deliver(self, guild_ids: Iterable[int], category: Category) -> bool:
+        for guild_id in guild_ids:
+            routes = self._route_hints.get(guild_id)
+            if routes is None or routes[category].delivers:
+                return True
+        return False
+
+    def _context(self, community_id: str | None, names: Mapping[int, str]) -> FormatContext:
         return FormatContext(
             community_label=community_id or DEFAULT_COMMUNITY_LABEL,
-            unit_names=await self._units.names(community_id),
+            unit_names=names,
             now=datetime.fromtimestamp(self._clock(), UTC),
         )
 
+    # -- commit: one transaction -----------------------------------------------------------------------
+
+    async def _commit(self, batch: list[_Work], changes: PushChanges, *, isolate_errors: bool) -> None:
+        """Route every prepared row and write all it changes in one transaction."""
+        guild_ids = list(dict.fromkeys(guild_id for work in batch for guild_id in work.guild_ids))
+        card_keys = [
+            (guild_id, kind.value, call_id)
+            for work in batch
+            if work.result is None
+            for event in work.events
+            for kind, call_id in card_key(event)
+            for guild_id in work.guild_ids
+        ]
+        async with self._store.atomic():
+            cards = _CardBook(self._store)
+            # Gathered, so the database thread answers them in one round trip while the write lock is held.
+            guild_routes, _ = await asyncio.gather(
+                asyncio.gather(*(self._storage.routes.list(guild_id) for guild_id in guild_ids)),
+                cards.load(card_keys),
+            )
+            routes: dict[int, GuildRoutes] = dict(zip(guild_ids, guild_routes, strict=True))
+            self._route_hints.update(routes)
+            for work in batch:
+                if work.result is None:
+                    await self._route(work, routes, cards, changes, isolate_errors=isolate_errors)
+                if work.inbox_id is not None:
+                    changes.processed.append((work.inbox_id, work.result or "error"))
+            cards.write_into(changes)
+            await self._store.apply_changes(changes)
+        self._units.committed(changes.unit_names)
+
+    async def _route(
+        self,
+        work: _Work,
+        routes: Mapping[int, GuildRoutes],
+        cards: _CardBook,
+        changes: PushChanges,
+        *,
+        isolate_errors: bool,
+    ) -> None:
+        checkpoint = cards.checkpoint()
+        queued_before = len(changes.outbox)
+        try:
+            for index, event in enumerate(work.events):
+                for guild_id in work.guild_ids:
+                    work.queued += await self._deliver_to_guild(
+                        work, index, event, guild_id, routes[guild_id], cards, changes
+                    )
+        except STORAGE_ERRORS:
+            raise
+        except Exception:
+            if not isolate_errors:
+                raise
+            # A bug on one payload must not wedge the queue behind it: undo its changes, record it, move on.
+            log.exception("push event %s (inbox row %s) could not be processed", work.label, work.inbox_id)
+            cards.restore(checkpoint)
+            del changes.outbox[queued_before:]
+            work.queued = 0
+            work.result = "error"
+            return
+        work.result = "posted" if work.queued else "no_route"
+
     async def _deliver_to_guild(
-        self, guild_id: int, community_id: str | None, event: ev.PushEvent, accepted_at: float
+        self,
+        work: _Work,
+        index: int,
+        event: ev.PushEvent,
+        guild_id: int,
+        routes: GuildRoutes,
+        cards: _CardBook,
+        changes: PushChanges,
     ) -> int:
         """Queue what ``event`` means for one guild; returns how many deliveries it queued or changed."""
         category = category_for(event)
-        route = await self._storage.routes.get(guild_id, category)
+        route = routes[category]
         if not route.delivers or route.channel_id is None:
             return 0
         if is_card_event(event) and await self._apply_to_cards(
-            guild_id, community_id, route, event, accepted_at
+            guild_id, work.community_id, route, event, work.accepted_at, cards, changes
         ):
             return 1
-        embed = format_event(event, await self._context(community_id))
+        if index not in work.embeds:
+            # Not formatted ahead: the route was off when the batch was prepared, or a card did not take it.
+            names = await self._units.with_learnt(
+                work.community_id, changes.unit_names.get(work.community_id or "", {})
+            )
+            work.embeds[index] = format_event(event, self._context(work.community_id, names))
+        embed = work.embeds[index]
         if embed is None:
             return 0
-        await self._store.add_outbox(
-            guild_id=guild_id,
-            channel_id=route.channel_id,
-            category=category.value,
-            embed=embed,
-            ping_role_id=route.ping_role_id if pings_role(event) else None,
-            accepted_at=accepted_at,
+        changes.outbox.append(
+            OutboxDraft(
+                guild_id=guild_id,
+                channel_id=route.channel_id,
+                category=category.value,
+                accepted_at=work.accepted_at,
+                embed=embed,
+                ping_role_id=route.ping_role_id if pings_role(event) else None,
+            )
         )
         return 1
 
@@ -269,21 +588,22 @@ class PushProcessor:
         route: RouteConfig,
         event: ev.PushEvent,
         accepted_at: float,
+        cards: _CardBook,
+        changes: PushChanges,
     ) -> bool:
         """Change the live cards ``event`` concerns; False when no card took it (it is posted as an embed)."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         if isinstance(event, ev.DispatchBodycamEvent):
             shown = False
-            for card in await self._store.open_cards(guild_id, CardKind.DISPATCH.value):
-                state = DispatchCardState.model_validate(card.state)
+            for key, slot in await cards.open_cards(guild_id, CardKind.DISPATCH):
+                state = slot.state
+                assert isinstance(state, DispatchCardState)
                 changed = apply_dispatch_event(state, event, now)
                 if changed is None or changed == state:
                     continue
                 # Tracked on every open call, but only a call the unit is attached to shows it (needs an edit).
                 visible = event.ident in changed.attached
-                await self._store.update_card_state(
-                    card.id, _dump(changed), finished=changed.closed, visible=visible
-                )
+                cards.change(key, changed, visible=visible)
                 shown = shown or visible
             return shown
         handled = False
@@ -291,7 +611,9 @@ class PushProcessor:
             reducer: CardReducer = functools.partial(
                 apply_dispatch_event if kind == CardKind.DISPATCH else apply_911_event, event=event, now=now
             )
-            took = await self._change_card(
+            took = self._change_card(
+                cards,
+                changes,
                 guild_id,
                 community_id,
                 route,
@@ -304,8 +626,10 @@ class PushProcessor:
             handled = handled or took
         return handled
 
-    async def _change_card(
+    def _change_card(
         self,
+        cards: _CardBook,
+        changes: PushChanges,
         guild_id: int,
         community_id: str | None,
         route: RouteConfig | None,
@@ -317,8 +641,9 @@ class PushProcessor:
         ping: bool,
     ) -> bool:
         """Apply ``reducer`` to one card (creating it if the reducer starts one); False if there is no card."""
-        existing = await self._store.get_card(guild_id, kind.value, call_id)
-        state = _card_state(kind.value, existing.state) if existing is not None else None
+        key = (guild_id, kind.value, call_id)
+        existing = cards.get(key)
+        state = existing.state if existing is not None else None
         changed = reducer(state)
         if changed is None:
             return existing is not None
@@ -327,35 +652,33 @@ class PushProcessor:
         if existing is None:
             if route is None or not route.delivers or route.channel_id is None:
                 return False
-            card_id = await self._store.create_card(
-                guild_id=guild_id,
-                kind=kind.value,
-                call_id=call_id,
-                community_id=community_id,
-                channel_id=route.channel_id,
-                state=_dump(changed),
-                finished=_is_finished(changed),
-            )
-            await self._store.add_outbox(
-                guild_id=guild_id,
-                channel_id=route.channel_id,
-                category=_CARD_CATEGORY[kind].value,
-                card_id=card_id,
-                ping_role_id=route.ping_role_id if ping else None,
-                accepted_at=accepted_at,
+            cards.create(key, changed, route.channel_id, community_id)
+            changes.outbox.append(
+                OutboxDraft(
+                    guild_id=guild_id,
+                    channel_id=route.channel_id,
+                    category=_CARD_CATEGORY[kind].value,
+                    accepted_at=accepted_at,
+                    new_card=key,
+                    ping_role_id=route.ping_role_id if ping else None,
+                )
             )
             return True
         if changed != state:
-            await self._store.update_card_state(existing.id, _dump(changed), finished=_is_finished(changed))
-            if existing.message_id is None and not await self._store.card_post_pending(existing.id):
+            cards.change(key, changed)
+            if existing.message_id is None and not existing.post_pending:
                 # Its first post was given up on (e.g. the channel was broken then): post the card afresh.
-                await self._store.add_outbox(
-                    guild_id=guild_id,
-                    channel_id=existing.channel_id,
-                    category=_CARD_CATEGORY[kind].value,
-                    card_id=existing.id,
-                    accepted_at=accepted_at,
+                changes.outbox.append(
+                    OutboxDraft(
+                        guild_id=guild_id,
+                        channel_id=existing.channel_id,
+                        category=_CARD_CATEGORY[kind].value,
+                        accepted_at=accepted_at,
+                        card_id=existing.card_id,
+                        new_card=key if existing.card_id is None else None,
+                    )
                 )
+                cards.post_queued(key)
         return True
 
     # -- API-made changes --------------------------------------------------------------------------
@@ -368,13 +691,22 @@ class PushProcessor:
         """Route, format and queue an event the bot made itself (no push event comes back for API actions),
         for one guild only. Returns how many deliveries it queued; 0 when the guild routes it nowhere."""
         community_id = await self._community_of(guild_id)
-        async with self._lock, self._store.atomic():
-            await self._units.learn_from(community_id, event)
-            queued = await self._deliver_to_guild(guild_id, community_id, event, self._clock())
-        self._metrics.processed(type_label(event.canonical_type), "local" if queued else "no_route")
-        if queued:
+        work = _Work(
+            inbox_id=None,
+            label=type_label(event.canonical_type),
+            community_id=community_id,
+            guild_ids=(guild_id,),
+            accepted_at=self._clock(),
+            events=(event,),
+        )
+        async with self._lock:
+            changes = PushChanges()
+            await self._prepare_events(work, changes)
+            await self._commit([work], changes, isolate_errors=False)
+        self._metrics.processed(work.label, "local" if work.queued else "no_route")
+        if work.queued:
             self._on_queued()
-        return queued
+        return work.queued
 
     async def update_card(
         self, guild_id: int, kind: CardKind | str, call_id: int, reducer: Callable[[T | None], T | None]
@@ -385,10 +717,15 @@ class PushProcessor:
         Returns False when there is no card and none was started.
         """
         card_kind = CardKind(kind)
-        route = await self._storage.routes.get(guild_id, _CARD_CATEGORY[card_kind])
         community_id = await self._community_of(guild_id)
         async with self._lock, self._store.atomic():
-            took = await self._change_card(
+            route = await self._storage.routes.get(guild_id, _CARD_CATEGORY[card_kind])
+            cards = _CardBook(self._store)
+            await cards.load([(guild_id, card_kind.value, call_id)])
+            changes = PushChanges()
+            took = self._change_card(
+                cards,
+                changes,
                 guild_id,
                 community_id,
                 route,
@@ -398,6 +735,8 @@ class PushProcessor:
                 self._clock(),
                 ping=False,
             )
+            cards.write_into(changes)
+            await self._store.apply_changes(changes)
         if took:
             self._on_queued()
         return took
@@ -409,7 +748,7 @@ class PushProcessor:
 
         Never raises: a card that cannot be drawn is shown as a plain placeholder rather than left unsent.
         """
-        ctx = await self._context(card.community_id)
+        ctx = self._context(card.community_id, await self._units.names(card.community_id))
         try:
             state = _card_state(card.kind, card.state)
             if isinstance(state, DispatchCardState):
