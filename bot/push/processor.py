@@ -325,7 +325,7 @@ class PushProcessor:
         idle_wait: IdleWait | None = None,
         batch_size: int = 50,
         max_lag_s: float = 1.0,
-        quiet_s: float = 0.005,
+        quiet_s: float = 0.002,
         storage_retry_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -336,7 +336,9 @@ class PushProcessor:
         self._on_queued = on_queued
         self._idle_wait: IdleWait = idle_wait or _plain_await
         self._batch_size = batch_size
+        # Alerts may trail a flood of events by about this much, never more.
         self._max_lag_s = max_lag_s
+        # An acknowledgement takes about a millisecond: this long without one means no burst is under way.
         self._quiet_s = quiet_s
         # True after a batch that found work: more is probably on its way.
         self._in_stream = False
