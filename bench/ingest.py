@@ -200,43 +200,47 @@ class LockUse:
 
 
 class TransactionTimer:
-    """Times every outermost transaction on the database: the wait for its write lock, and how long it held it.
+    """Times every write on the database: the wait for its write lock, and how long it held it.
 
-    Installed on the benchmark's own ``Database`` object for the diagnosis runs only; each transaction is named
-    after the function that opened it (through ``PushStore.atomic``, the function that called that).
+    Installed on the benchmark's own ``Database`` object for the diagnosis runs only, around the write lock that
+    every writer takes (a transaction, or a lone statement that SQLite commits on its own); each is named after
+    the function that asked for it (through ``PushStore.atomic`` or ``Database.write``, the function that called
+    that). Nested transactions are savepoints inside one already holding the lock: not timed on their own.
     """
 
+    # Frames between a writer and the lock: skipped when naming the writer.
+    _PLUMBING = frozenset(
+        {"held", "_timed", "__aenter__", "transaction", "write", "write_returning", "atomic", "acquire"}
+    )
+
     def __init__(self, db: Database) -> None:
-        self._db = db
-        self._original = db.transaction
+        self._lock = db._write_lock
+        self._original = self._lock.held
         self.uses: dict[str, LockUse] = defaultdict(LockUse)
 
     def __enter__(self) -> TransactionTimer:
-        self._db.transaction = self._transaction  # type: ignore[method-assign, assignment]
+        self._lock.held = self._held  # type: ignore[method-assign, assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del self._db.transaction
+        del self._lock.held
 
-    def _transaction(self) -> AbstractAsyncContextManager[Any]:
-        frame = sys._getframe(1)
-        if frame.f_code.co_name == "atomic" and frame.f_back is not None:
+    def _held(self, *, urgent: bool = False) -> AbstractAsyncContextManager[None]:
+        frame: Any = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name in self._PLUMBING:
             frame = frame.f_back
-        return self._timed(frame.f_code.co_name)
+        return self._timed(frame.f_code.co_name if frame is not None else "?", urgent)
 
     @asynccontextmanager
-    async def _timed(self, label: str) -> AsyncIterator[Any]:
-        task = asyncio.current_task()
-        # A nested call is a savepoint inside a transaction already holding the lock: not a transaction of its own.
-        nested = task is not None and self._db._transaction_owner is task
+    async def _timed(self, label: str, urgent: bool) -> AsyncIterator[None]:
         requested = time.perf_counter()
         acquired: float | None = None
         try:
-            async with self._original() as conn:
+            async with self._original(urgent=urgent):
                 acquired = time.perf_counter()
-                yield conn
+                yield
         finally:
-            if acquired is not None and not nested:
+            if acquired is not None:
                 use = self.uses[label]
                 use.waits_s.append(acquired - requested)
                 use.holds_s.append(time.perf_counter() - acquired)
@@ -321,10 +325,11 @@ async def _measure(
 def _diagnosis_figures(diagnosis: list[Diagnosis]) -> list[str]:
     figures = [
         "",
-        "Where an ack's time goes: closed-loop runs against the bot with every SQLite transaction timed (named after "
-        "the function that opened it). All writers share one connection and one write lock; *wait* runs from "
-        "asking for the lock to BEGIN done, *held* from then to COMMIT done, *lock busy* is the share of the run's "
-        "wall time the lock was held by that writer (the timing itself adds a little to every transaction):",
+        "Where an ack's time goes: closed-loop runs against the bot with every SQLite write timed (named after "
+        "the function that made it; a transaction, or a lone statement SQLite commits on its own). All writers "
+        "share one connection and one write lock; *wait* runs from asking for the lock to getting it, *held* "
+        "from then to releasing it (BEGIN to COMMIT done, or the statement done), *lock busy* is the share of "
+        "the run's wall time the lock was held by that writer (the timing itself adds a little to every write):",
         "",
         "| clients | ack p50 / p99 ms | transaction | count | wait p50 / p99 ms | held p50 / p99 ms | lock busy |",
         "|---:|---:|---|---:|---:|---:|---:|",
