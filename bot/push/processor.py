@@ -8,14 +8,14 @@ The work is split around the database's write lock, which the listener needs for
 
 1. *Prepare*, without the lock: parse each row, learn unit names and format the embeds (the CPU-heavy part),
    yielding to the event loop after every row so acknowledgements are never stuck behind a batch.
-2. *Commit*, in one transaction: read the routes and the cards the batch touches, apply the card changes in
+2. *Commit*: read the routes and the cards the batch touches (one round trip), apply the card changes in
    memory (consecutive changes to one card become one write), then write the outbox rows, card states, unit
-   names and the rows' outcomes in a handful of statements.
+   names and the rows' outcomes in one transaction of three round trips (BEGIN, the writes together, COMMIT).
 
 A batch is one transaction, so a crash never half-processes an event and never processes one twice. A row
 whose processing raises (a bug) has its own changes undone and is marked ``error``; the rest of the batch
-goes on. Routes are read inside the transaction, so a route changed meanwhile is honoured; the routes seen by
-the last batch only decide which embeds are worth formatting ahead of the lock.
+goes on. Routes are read for every batch, so a route changed meanwhile is honoured; the routes seen by the
+last batch only decide which embeds are worth formatting ahead of time.
 
 Acknowledgements come first, since the listener shares this event loop and database thread. The first event
 after a quiet spell is processed at once. While events keep arriving, the processor waits for a quiet moment
@@ -494,22 +494,25 @@ class PushProcessor:
             for kind, call_id in card_key(event)
             for guild_id in work.guild_ids
         ]
-        async with self._store.atomic():
-            cards = _CardBook(self._store)
-            # Gathered, so the database thread answers them in one round trip while the write lock is held.
-            guild_routes, _ = await asyncio.gather(
-                asyncio.gather(*(self._storage.routes.list(guild_id) for guild_id in guild_ids)),
-                cards.load(card_keys),
-            )
-            routes: dict[int, GuildRoutes] = dict(zip(guild_ids, guild_routes, strict=True))
-            self._route_hints.update(routes)
-            for work in batch:
-                if work.result is None:
-                    await self._route(work, routes, cards, changes, isolate_errors=isolate_errors)
-                if work.inbox_id is not None:
-                    changes.processed.append((work.inbox_id, work.result or "error"))
-            cards.write_into(changes)
-            await self._store.apply_changes(changes)
+        # Read before the transaction, so the write lock (which acknowledgements wait for) is held only for
+        # the writes. Safe: a route read a moment before the write is one the event could have been processed
+        # with a moment earlier; a card's state changes only under self._lock; delivery's changes to a card
+        # (message, pending post) at worst cost a redundant post that delivery recognises; and a card deleted
+        # meanwhile fails the write (StaleCardError) instead of being lost.
+        cards = _CardBook(self._store)
+        guild_routes, _ = await asyncio.gather(
+            asyncio.gather(*(self._storage.routes.list(guild_id) for guild_id in guild_ids)),
+            cards.load(card_keys),
+        )
+        routes: dict[int, GuildRoutes] = dict(zip(guild_ids, guild_routes, strict=True))
+        self._route_hints.update(routes)
+        for work in batch:
+            if work.result is None:
+                await self._route(work, routes, cards, changes, isolate_errors=isolate_errors)
+            if work.inbox_id is not None:
+                changes.processed.append((work.inbox_id, work.result or "error"))
+        cards.write_into(changes)
+        await self._store.apply_changes(changes)
         self._units.committed(changes.unit_names)
 
     async def _route(
