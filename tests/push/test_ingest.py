@@ -94,6 +94,28 @@ async def test_concurrent_writes_share_one_commit(
     assert [row.body["data"]["identIds"][0] for row in rows] == list(range(20))
 
 
+async def test_a_request_arriving_while_the_commit_is_being_started_joins_it(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real_add = push_store.add_inbox
+
+    async def counting(entries: Sequence[InboxEntry]) -> list[int]:
+        calls.append(len(entries))
+        return await real_add(entries)
+
+    monkeypatch.setattr(push_store, "add_inbox", counting)
+    writer = InboxWriter(push_store)
+
+    async def one_loop_turn_later(entry: InboxEntry) -> int:
+        await asyncio.sleep(0)
+        return await writer.write(entry)
+
+    ids = await asyncio.gather(writer.write(_entry(1)), one_loop_turn_later(_entry(2)))
+    assert calls == [2]
+    assert ids[1] == ids[0] + 1
+
+
 async def test_a_failed_commit_answers_every_waiting_request(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
