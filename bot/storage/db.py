@@ -102,6 +102,10 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
+# However long urgent writes keep coming, background work waiting for a quiet moment looks again this often.
+_MAX_QUIET_POLL_S = 0.05
+
+
 class WriteLock:
     """The database's write lock: first come, first served, except that urgent writers go first.
 
@@ -182,6 +186,9 @@ class WriteLock:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait_s
         waited = False
+        # Polled rather than woken by every urgent write (a flood of them would cost a wake-up each), and less
+        # often the longer the flood lasts: each look is a turn of the event loop the urgent writers share.
+        poll_s = quiet_s
         while True:
             now = loop.time()
             if now >= deadline:
@@ -193,12 +200,11 @@ class WriteLock:
                     async with asyncio.timeout_at(deadline):
                         await self._no_urgent.wait()
             else:
-                # Checked again every quiet_s rather than woken by every urgent write: under a flood of them
-                # that would cost a wake-up each.
                 calm_at = (now if self._urgent_pending else self._last_urgent_done) + quiet_s
                 if calm_at <= now:
                     return waited
-                await asyncio.sleep(min(calm_at, deadline) - now)
+                await asyncio.sleep(min(max(calm_at, now + poll_s), deadline) - now)
+                poll_s = min(poll_s * 2, _MAX_QUIET_POLL_S)
             waited = True
 
 
