@@ -11,6 +11,7 @@ as they can: the connection is shared, and a push event's acknowledgement waits 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import time
@@ -215,6 +216,15 @@ def _value_rows(count: int, width: int) -> str:
     return ", ".join(row for _ in range(count))
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_inbox_sql(count: int) -> str:
+    # Built once per batch size: the inbox commit runs for every acknowledgement.
+    return (
+        "INSERT INTO push_inbox (received_at, event_type, community_id, guild_ids, body) "
+        f"VALUES {_value_rows(count, 5)} RETURNING id"
+    )
+
+
 # Rows per multi-row statement: far below SQLite's 32,766 parameters, and a bounded statement-cache entry.
 _ROWS_PER_STATEMENT = 200
 # The most events one inbox group commit may carry (it is one statement).
@@ -324,12 +334,7 @@ class PushStore:
                 _dumps(list(entry.guild_ids)),
                 _dumps(entry.body),
             )
-        rows = await self._db.write_returning(
-            "INSERT INTO push_inbox (received_at, event_type, community_id, guild_ids, body) "
-            f"VALUES {_value_rows(len(entries), 5)} RETURNING id",
-            parameters,
-            urgent=True,
-        )
+        rows = await self._db.write_returning(_insert_inbox_sql(len(entries)), parameters, urgent=True)
         # RETURNING's row order is unspecified; the ids themselves ascend in VALUES order (AUTOINCREMENT).
         ids = sorted(int(row[0]) for row in rows)
         if len(ids) != len(entries):
