@@ -89,8 +89,12 @@ class CadError(Exception):
         self.detail = detail
         self.status = status
         self.request_type = request_type
-        self.user_message = user_message or self.default_user_message
+        self.user_message = user_message or self._default_message_for(request_type)
         super().__init__(self._describe())
+
+    @classmethod
+    def _default_message_for(cls, request_type: str | None) -> str:
+        return cls.default_user_message
 
     def _describe(self) -> str:
         where = self.request_type or "CAD request"
@@ -201,18 +205,10 @@ class CadTimeoutError(CadUnavailableError):
     )
     read_user_message = "The CAD took too long to answer; try again in a moment."
 
-    def __init__(
-        self,
-        detail: str = "",
-        *,
-        status: int | None = None,
-        request_type: str | None = None,
-        user_message: str | None = None,
-    ) -> None:
+    @classmethod
+    def _default_message_for(cls, request_type: str | None) -> str:
         # Only a write can have happened without us hearing back; a slow read just needs another try.
-        if user_message is None and request_type in READ_TYPES:
-            user_message = self.read_user_message
-        super().__init__(detail, status=status, request_type=request_type, user_message=user_message)
+        return cls.read_user_message if request_type in READ_TYPES else cls.default_user_message
 
 
 class CadWrongEndpointError(CadError):
