@@ -8,17 +8,23 @@ list is.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cad.models import CadCredentials
 from bot.formatting import replies
+from bot.formatting.limits import EmbedDict
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
 from cogs._plan import plan_explained, refuse_if_plan_too_low
 from cogs._shared import NO_MENTIONS, check_group, guild_credentials, services
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 REFUSAL = "Only the person who ran this command can page it."
 PUBLIC_HELP = "Post the list in this channel instead of only showing it to you"
@@ -31,41 +37,45 @@ class DispatchBoard(commands.Cog):
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         return await check_group(interaction, CommandGroup.DISPATCH)
 
+    async def _show_board(
+        self,
+        interaction: discord.Interaction[Any],
+        public: bool,
+        request_type: str,
+        read_and_render: Callable[[Services, CadCredentials], Awaitable[list[EmbedDict]]],
+        empty_message: str,
+    ) -> None:
+        """/calls and /units: plan check, defer, read through the shared board, page or say it's empty."""
+        creds = await guild_credentials(interaction)
+        svc = services(interaction)
+        refuse_if_plan_too_low(svc.cad, creds, request_type)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with plan_explained(svc.cad, creds):
+            pages = await read_and_render(svc, creds)
+        if not pages:
+            await interaction.followup.send(empty_message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+        await send_pages(interaction, pages, public=public, refusal=REFUSAL)
+
     @app_commands.command(name="calls", description="Active dispatch calls and open 911 calls.")
     @app_commands.describe(public=PUBLIC_HELP)
     @app_commands.guild_only()
     async def calls(self, interaction: discord.Interaction[Any], public: bool = False) -> None:
-        creds = await guild_credentials(interaction)
-        svc = services(interaction)
-        refuse_if_plan_too_low(svc.cad, creds, "GET_CALLS")
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        async with plan_explained(svc.cad, creds):
+        async def read(svc: Services, creds: CadCredentials) -> list[EmbedDict]:
             snapshot, age_s = await svc.board.calls(creds)
-        pages = replies.calls_pages(snapshot, age_s=age_s)
-        if not pages:
-            await interaction.followup.send(
-                replies.no_calls_message(), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-            return
-        await send_pages(interaction, pages, public=public, refusal=REFUSAL)
+            return replies.calls_pages(snapshot, age_s=age_s)
+
+        await self._show_board(interaction, public, "GET_CALLS", read, replies.no_calls_message())
 
     @app_commands.command(name="units", description="Units on duty: status, location and panic.")
     @app_commands.describe(public=PUBLIC_HELP)
     @app_commands.guild_only()
     async def units(self, interaction: discord.Interaction[Any], public: bool = False) -> None:
-        creds = await guild_credentials(interaction)
-        svc = services(interaction)
-        refuse_if_plan_too_low(svc.cad, creds, "GET_ACTIVE_UNITS")
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        async with plan_explained(svc.cad, creds):
+        async def read(svc: Services, creds: CadCredentials) -> list[EmbedDict]:
             units, age_s = await svc.board.active_units(creds)
-        pages = replies.units_pages(units, age_s=age_s)
-        if not pages:
-            await interaction.followup.send(
-                replies.no_units_message(), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-            return
-        await send_pages(interaction, pages, public=public, refusal=REFUSAL)
+            return replies.units_pages(units, age_s=age_s)
+
+        await self._show_board(interaction, public, "GET_ACTIVE_UNITS", read, replies.no_units_message())
 
 
 async def setup(bot: commands.Bot) -> None:

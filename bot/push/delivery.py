@@ -32,7 +32,7 @@ import aiohttp
 import discord
 from discord.http import Route
 
-from bot.formatting.limits import EmbedDict, pack_embeds
+from bot.formatting.limits import EMBEDS_PER_MESSAGE, EmbedDict, pack_embeds
 from bot.push.metrics import PushMetrics
 from bot.storage.db import DatabaseError
 from bot.storage.push_store import CardRow, OutboxRow, PushStore
@@ -339,7 +339,8 @@ class DeliveryWorker:
 
     async def _send_head(self, channel_id: int) -> bool:
         now = self._clock()
-        head = await self._store.pending_head(channel_id, 1)
+        # One read serves both the checks on the lead row and the packing of the message it leads.
+        head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
         if not head or head[0].next_attempt_at > now:
             return False
         lead = head[0]
@@ -356,17 +357,18 @@ class DeliveryWorker:
         if lead.card_id is not None:
             await self._post_card(lead)
         else:
-            await self._send_batch(channel_id, lead)
+            await self._send_batch(channel_id, head)
         return True
 
-    async def _claim_batch(self, channel_id: int, lead: OutboxRow) -> tuple[list[OutboxRow], list[EmbedDict]]:
-        """The rows of the message led by ``lead`` (an earlier claim as it was, or a fresh packing), and the
-        message's embeds."""
+    async def _claim_batch(self, head: list[OutboxRow]) -> tuple[list[OutboxRow], list[EmbedDict]]:
+        """The rows of the message led by ``head[0]`` (an earlier claim as it was, or a fresh packing from the
+        channel's pending ``head``), and the message's embeds."""
+        lead = head[0]
         if lead.batch_id is not None:
             rows = await self._store.batch_rows(lead.batch_id)
             if rows:
                 return rows, pack_embeds([row.embed or {} for row in rows])[0]
-        candidates = [lead] if lead.solo else await self._store.pending_head(channel_id, 10)
+        candidates = [lead] if lead.solo else head
         run: list[OutboxRow] = []
         for row in candidates:
             compatible = (
@@ -383,9 +385,10 @@ class DeliveryWorker:
         await self._store.set_batch([row.id for row in rows], lead.id)
         return rows, first_message
 
-    async def _send_batch(self, channel_id: int, lead: OutboxRow) -> None:
+    async def _send_batch(self, channel_id: int, head: list[OutboxRow]) -> None:
         # Packed once: clamping and measuring the embeds is a large part of delivery's CPU.
-        rows, embeds = await self._claim_batch(channel_id, lead)
+        lead = head[0]
+        rows, embeds = await self._claim_batch(head)
         payload: dict[str, Any] = {
             "embeds": embeds,
             **role_mention_payload(lead.ping_role_id),
