@@ -998,7 +998,14 @@ def _parse(event_type: str, data: object, envelope: Mapping[str, object] | None)
     if elements is None:
         reason = f"data is {type(data).__name__}, expected an object or an array"
         return ParseOutcome(event_type, invalid=(InvalidElement(0, reason),))
-    context = {"envelope": sanitise_json(envelope) if isinstance(envelope, Mapping) else {}}
+    # Only the envelope's own members are read from it (e.g. identIds beside data); ``data`` itself is
+    # sanitised element by element below, so it is not walked twice.
+    top_level = (
+        {key: value for key, value in envelope.items() if key != "data"}
+        if isinstance(envelope, Mapping)
+        else {}
+    )
+    context = {"envelope": sanitise_json(top_level)}
     events: list[PushEvent] = []
     invalid: list[InvalidElement] = []
     for index, element in enumerate(elements):
