@@ -31,6 +31,8 @@ CATEGORY_LABELS: Mapping[Category, str] = {
     Category.RECORDS: "Records",
     Category.OTHER: "Other CAD events",
 }
+# Labels that take a singular verb ("Unit activity is ..."); the others are plural ("Records are ...").
+_SINGULAR_CATEGORIES: frozenset[Category] = frozenset({Category.UNITS})
 
 # Only a new 911 call and an activated panic sound the route's role (see bot.push.processor.pings_role).
 PINGABLE_CATEGORIES: frozenset[Category] = frozenset({Category.CALLS_911, Category.PANIC})
@@ -227,6 +229,11 @@ def category_label(category: Category) -> str:
     return CATEGORY_LABELS[Category(category)]
 
 
+def _is_are(category: Category) -> str:
+    """The verb that agrees with :func:`category_label`: "Unit activity is", "Panic alerts are"."""
+    return "is" if Category(category) in _SINGULAR_CATEGORIES else "are"
+
+
 def _channel(channel_id: int | None) -> str:
     return f"<#{channel_id}>" if channel_id is not None else "no channel"
 
@@ -260,11 +267,17 @@ def route_set_message(
 
 def toggle_message(category: Category, enabled: bool, channel_id: int | None) -> str:
     label = category_label(category)
+    verb = _is_are(category)
     if not enabled:
-        return f"{label} are switched off: nothing of that kind is posted until you turn it back on."
+        return f"{label} {verb} switched off: nothing of that kind is posted until you turn it back on."
     if channel_id is None:
-        return f"{label} are switched on, but have no channel yet: pick one with `/config route {category.value}`."
-    return f"{label} are switched on and go to <#{channel_id}>."
+        has = "has" if verb == "is" else "have"
+        return (
+            f"{label} {verb} switched on, but {has} no channel yet: "
+            f"pick one with `/config route {category.value}`."
+        )
+    goes = "goes" if verb == "is" else "go"
+    return f"{label} {verb} switched on and {goes} to <#{channel_id}>."
 
 
 def ping_refused_message(category: Category) -> str:
@@ -277,7 +290,8 @@ def ping_refused_message(category: Category) -> str:
 def ping_message(category: Category, role_id: int | None) -> str:
     label = category_label(category)
     if role_id is None:
-        return f"{label} no longer ping a role."
+        pings = "pings" if _is_are(category) == "is" else "ping"
+        return f"{label} no longer {pings} a role."
     return f"{label} will ping <@&{role_id}>."
 
 

@@ -16,10 +16,12 @@ from bot.formatting.admin_replies import (
     StatusReport,
     duration_text,
     feature_plan,
+    ping_message,
     plan_features,
     push_instructions,
     sample_alert_embed,
     status_embed,
+    toggle_message,
 )
 from bot.formatting.limits import clamp_embed
 from bot.storage.models import Category
@@ -137,3 +139,24 @@ def test_status_embed_shows_queue_ages() -> None:
 )
 def test_duration_text(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
+
+
+# Every category label with the verb that agrees with it: "Unit activity" is singular, the rest plural.
+CATEGORY_SENTENCES = {
+    Category.CALLS_911: ("911 calls are", "go to", "have no channel", "no longer ping"),
+    Category.PANIC: ("Panic alerts are", "go to", "have no channel", "no longer ping"),
+    Category.DISPATCH: ("Dispatch calls are", "go to", "have no channel", "no longer ping"),
+    Category.UNITS: ("Unit activity is", "goes to", "has no channel", "no longer pings"),
+    Category.RECORDS: ("Records are", "go to", "have no channel", "no longer ping"),
+    Category.OTHER: ("Other CAD events are", "go to", "have no channel", "no longer ping"),
+}
+
+
+@pytest.mark.parametrize("category", list(Category))
+def test_toggle_and_ping_replies_agree_with_every_category_label(category: Category) -> None:
+    subject, goes, has_none, no_ping = CATEGORY_SENTENCES[category]
+
+    assert toggle_message(category, False, 1).startswith(f"{subject} switched off: ")
+    assert toggle_message(category, True, 42) == f"{subject} switched on and {goes} <#42>."
+    assert toggle_message(category, True, None).startswith(f"{subject} switched on, but {has_none} yet")
+    assert ping_message(category, None).endswith(f"{no_ping} a role.")
