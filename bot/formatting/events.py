@@ -432,18 +432,6 @@ def format_record_remove(event: ev.RecordRemoveEvent, ctx: FormatContext) -> Emb
     return embed(ctx, f"🗑️ Record removed — {record_title(event.record)}", Colour.GREY)
 
 
-def format_print_record(event: ev.PrintRecordEvent, ctx: FormatContext) -> EmbedDict:
-    return embed(
-        ctx,
-        "🖨️ Record printed",
-        Colour.NEUTRAL,
-        fields=[
-            field("Unit", ctx.unit_label(event.ident_id) if event.ident_id is not None else None),
-            field("Document", neutralise(event.url), inline=False),
-        ],
-    )
-
-
 # ---------------------------------------------------------------------------------------------------
 # Other
 
@@ -617,7 +605,6 @@ FORMATTERS: Mapping[type[ev.PushEvent], Callable[..., EmbedDict | None]] = {
     ev.RecordAddEvent: _formatter(format_record_add),
     ev.RecordEditEvent: _formatter(format_record_edit),
     ev.RecordRemoveEvent: _formatter(format_record_remove),
-    ev.PrintRecordEvent: _formatter(format_print_record),
     ev.StreetSignUpdatedEvent: _formatter(format_streetsign),
     ev.ToneEvent: _formatter(format_tone),
     ev.CharacterSelectedEvent: _formatter(format_char_selected),

@@ -874,15 +874,6 @@ class UnitUpdateEvent(PushEvent):
         return payload
 
 
-class PrintRecordEvent(PushEvent):
-    """Undocumented ``EVENT_PRINT_RECORD`` (FiveM recordPrinter): a unit printed a record to PDF."""
-
-    EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_PRINT_RECORD",)
-
-    ident_id: OptInt = None
-    url: Text = ""
-
-
 EVENT_CLASSES: tuple[type[PushEvent], ...] = (
     Emergency911Event,
     Remove911Event,
@@ -911,7 +902,6 @@ EVENT_CLASSES: tuple[type[PushEvent], ...] = (
     PagerEvent,
     CommunityLinkVerifiedEvent,
     UnitUpdateEvent,
-    PrintRecordEvent,
 )
 
 EVENT_MODELS: Mapping[str, type[PushEvent]] = {
@@ -919,8 +909,10 @@ EVENT_MODELS: Mapping[str, type[PushEvent]] = {
 }
 """Every recognised type string (documented, undocumented and legacy names) to its model."""
 
-IGNORED_EVENT_TYPES: frozenset[str] = frozenset({"GET_LOGS"})
-"""Recognised types that carry nothing for a bot (GET_LOGS asks a game server for its logs)."""
+IGNORED_EVENT_TYPES: frozenset[str] = frozenset({"GET_LOGS", "EVENT_PRINT_RECORD"})
+"""Recognised types that carry nothing for a bot, acknowledged and never posted: GET_LOGS asks a game server for
+its logs; the undocumented EVENT_PRINT_RECORD (FiveM recordPrinter) is an in-game printer handing a unit a PDF of
+a record, an action inside the game, not news for a channel."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ _CATEGORY_BY_CLASS: Mapping[type[ev.PushEvent], Category] = {
     ev.RecordAddEvent: Category("records"),
     ev.RecordEditEvent: Category("records"),
     ev.RecordRemoveEvent: Category("records"),
-    ev.PrintRecordEvent: Category("records"),
     ev.StreetSignUpdatedEvent: Category("other"),
     ev.ToneEvent: Category("other"),
     ev.NewCalloutEvent: Category("other"),

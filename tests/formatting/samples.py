@@ -253,15 +253,15 @@ SAMPLE_ENVELOPES: dict[str, dict[str, Any]] = {
             ]
         },
     },
-    "EVENT_PRINT_RECORD": {
-        "type": "EVENT_PRINT_RECORD",
-        "data": {"identId": 57, "url": "https://sonorancad.com/print/884.pdf"},
-    },
 }
 
-DOCUMENTED_TYPES = [
-    name for name in SAMPLE_ENVELOPES if name not in ("EVENT_UNIT_UPDATE", "EVENT_PRINT_RECORD")
-]
+DOCUMENTED_TYPES = [name for name in SAMPLE_ENVELOPES if name != "EVENT_UNIT_UPDATE"]
+
+# An in-game printer handing a unit a PDF of a record: recognised, acknowledged, never posted.
+PRINT_RECORD_ENVELOPE: dict[str, Any] = {
+    "type": "EVENT_PRINT_RECORD",
+    "data": {"identId": 57, "url": "https://sonorancad.com/print/884.pdf"},
+}
 
 # Names the bot knows for the units in these samples, as the processor would pass in FormatContext.
 UNIT_NAMES = {57: "1A-12 Jordan Reyes", 58: "1A-14 Sam Ortiz", 12: "DISP-1 Alex Kim", 61: "E7 Chris Lane"}

@@ -19,7 +19,13 @@ from bot.push.cards import (
 )
 from bot.push.routing import category_for
 from bot.storage.models import Category
-from tests.formatting.samples import DOCUMENTED_TYPES, SAMPLE_ENVELOPES, sample_event
+from bot.storage.push_store import InboxEntry
+from tests.formatting.samples import (
+    DOCUMENTED_TYPES,
+    PRINT_RECORD_ENVELOPE,
+    SAMPLE_ENVELOPES,
+    sample_event,
+)
 from tests.push.conftest import API_KEY, COMMUNITY_ID, GUILD_A, PushWorld, channel_of, envelope
 
 
@@ -79,6 +85,30 @@ async def test_event_reaches_its_routed_channel_as_the_expected_embed(
     for other in Category:
         if other != category:
             assert push_world.fake.messages(channel_of(GUILD_A, other)) == [], other
+
+
+async def test_an_in_game_printer_action_is_acknowledged_and_not_posted(push_world: PushWorld) -> None:
+    status, answer, _ = await push_world.post({**PRINT_RECORD_ENVELOPE, "key": API_KEY})
+    assert (status, answer["status"]) == (200, "ignored")
+    # Stored before an upgrade: an inbox row of it is read as ignored too, not posted.
+    await push_world.pipeline.store.add_inbox(
+        [
+            InboxEntry(
+                received_at=0.0,
+                event_type="EVENT_PRINT_RECORD",
+                community_id=COMMUNITY_ID,
+                guild_ids=(GUILD_A,),
+                body=PRINT_RECORD_ENVELOPE,
+            )
+        ]
+    )
+    push_world.pipeline.wake()
+    await push_world.settle()
+
+    assert push_world.fake.requests == []
+    _, metrics = await push_world.get("/metrics")
+    assert 'sonoran_push_events_received_total{outcome="ignored",type="EVENT_PRINT_RECORD"} 1.0' in metrics
+    assert 'sonoran_push_events_processed_total{outcome="ignored",type="EVENT_PRINT_RECORD"} 1.0' in metrics
 
 
 async def test_unit_names_learnt_from_login_name_later_events(push_world: PushWorld) -> None:
