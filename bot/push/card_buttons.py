@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 CardAction = Literal["attach", "detach"]
 
-CARD_BUTTON_TEMPLATE = r"cad:card:(?P<action>attach|detach):(?P<call_id>[0-9]+)"
+# A CAD may number calls below zero (push events carry any int64), so the ID may have a sign.
+CARD_BUTTON_TEMPLATE = r"cad:card:(?P<action>attach|detach):(?P<call_id>-?[0-9]+)"
 _CARD_BUTTON = re.compile(CARD_BUTTON_TEMPLATE)
 
 # Discord component types and button styles (https://discord.com/developers/docs/components/reference).
@@ -28,9 +29,8 @@ _BUTTONS: tuple[tuple[CardAction, str, int], ...] = (
 
 
 def card_button_id(action: CardAction, call_id: int) -> str:
-    """``cad:card:attach:311``; well under Discord's 100-character ``custom_id`` limit for any call ID."""
-    if call_id < 0:
-        raise ValueError("a call ID cannot be negative")
+    """``cad:card:attach:311`` (``...:-311`` for a negative ID); well under Discord's 100-character
+    ``custom_id`` limit for any 64-bit call ID."""
     return f"cad:card:{action}:{int(call_id)}"
 
 

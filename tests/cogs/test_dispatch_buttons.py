@@ -225,6 +225,24 @@ async def test_a_card_whose_buttons_cannot_be_drawn_is_still_shown(
     assert button_labels(card) == []
 
 
+async def test_a_call_the_cad_numbered_below_zero_gets_working_buttons(desk: Desk) -> None:
+    world = desk.world
+    event = ev.DispatchNewEvent.model_validate(
+        {"dispatch": {"callId": -7, "title": "Shots fired", "address": "Grove St", "status": 1}}
+    )
+    await desk.pipeline.publish_local(world.guild.id, event)
+    card = await desk.card()
+    assert card.embeds[0].title == "📟 Call #-7 — Shots fired"
+    assert button_labels(card) == ["Attach me", "Detach me"]
+
+    result = await desk.dispatcher.click(card, label="Attach me")
+
+    assert reply(result) == "✅ **D-01 Kim Morgan** attached to call **#-7**."
+    [sent] = world.sim.requests_of("ATTACH_UNIT")
+    assert sent.data == [{"serverId": 1, "callId": -7, "account": DISPATCHER_UUID}]
+    assert "D-01 Kim Morgan" in card_text(await desk.card())
+
+
 async def test_without_a_dispatch_role_only_admins_may_click(desk: Desk) -> None:
     await desk.new_call()
     await desk.world.storage.roles.set(desk.world.guild.id, CommandGroup.DISPATCH, None)

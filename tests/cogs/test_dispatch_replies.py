@@ -128,9 +128,15 @@ def test_button_ids_round_trip_through_the_template() -> None:
     assert len(card_button_id("attach", 2**63)) <= 100
 
 
-def test_a_negative_call_id_makes_no_button() -> None:
-    with pytest.raises(ValueError, match="negative"):
-        card_button_id("attach", -1)
+@pytest.mark.parametrize("call_id", [-1, -(2**63), 0, 2**63 - 1])
+def test_any_call_id_the_cad_may_send_round_trips_through_the_template(call_id: int) -> None:
+    for action in ("attach", "detach"):
+        custom_id = card_button_id(action, call_id)
+        assert re.fullmatch(CARD_BUTTON_TEMPLATE, custom_id)
+        assert parse_card_button_id(custom_id) == (action, call_id)
+        assert len(custom_id) <= 100
+    assert parse_card_button_id("cad:card:attach:-") is None
+    assert parse_card_button_id("cad:card:attach:--1") is None
 
 
 def test_open_cards_get_one_row_of_two_buttons_and_closed_cards_none() -> None:
