@@ -561,19 +561,26 @@ class PushProcessor:
         route = routes[category]
         if not route.delivers or route.channel_id is None:
             return 0
-        if is_card_event(event) and await self._apply_to_cards(
-            guild_id, work.community_id, route, event, work.accepted_at, cards, changes
-        ):
-            return 1
-        if index not in work.embeds:
-            # Not formatted ahead: the route was off when the batch was prepared, or a card did not take it.
-            names = await self._units.with_learnt(
-                work.community_id, changes.unit_names.get(work.community_id or "", {})
+        to_post = event
+        if is_card_event(event):
+            left = await self._apply_to_cards(
+                guild_id, work.community_id, route, event, work.accepted_at, cards, changes
             )
-            work.embeds[index] = format_event(event, self._context(work.community_id, names))
-        embed = work.embeds[index]
+            if left is None:
+                return 1
+            to_post = left
+        if to_post is event:
+            carded = 0
+            if index not in work.embeds:
+                # Not formatted ahead: the route was off when the batch was prepared, or no card took it.
+                work.embeds[index] = format_event(event, await self._format_context(work, changes))
+            embed = work.embeds[index]
+        else:
+            # Cards here took some of the calls it names (and were changed): the post names only the others.
+            carded = 1
+            embed = format_event(to_post, await self._format_context(work, changes))
         if embed is None:
-            return 0
+            return carded
         changes.outbox.append(
             OutboxDraft(
                 guild_id=guild_id,
@@ -584,7 +591,13 @@ class PushProcessor:
                 ping_role_id=route.ping_role_id if pings_role(event) else None,
             )
         )
-        return 1
+        return carded + 1
+
+    async def _format_context(self, work: _Work, changes: PushChanges) -> FormatContext:
+        names = await self._units.with_learnt(
+            work.community_id, changes.unit_names.get(work.community_id or "", {})
+        )
+        return self._context(work.community_id, names)
 
     async def _apply_to_cards(
         self,
@@ -595,8 +608,10 @@ class PushProcessor:
         accepted_at: float,
         cards: _CardBook,
         changes: PushChanges,
-    ) -> bool:
-        """Change the live cards ``event`` concerns; False when no card took it (it is posted as an embed)."""
+    ) -> ev.PushEvent | None:
+        """Change the live cards ``event`` concerns; returns what is still to be posted as an embed: None when
+        cards took all of it, ``event`` itself when none did, and for a close or removal of several calls of
+        which only some have cards, the event narrowed to the calls without one (so every call is shown)."""
         now = datetime.fromtimestamp(self._clock(), UTC)
         if isinstance(event, ev.DispatchBodycamEvent):
             shown = False
@@ -610,9 +625,10 @@ class PushProcessor:
                 visible = event.ident in changed.attached
                 cards.change(key, changed, visible=visible)
                 shown = shown or visible
-            return shown
-        handled = False
-        for kind, call_id in card_key(event):
+            return None if shown else event
+        keys = card_key(event)
+        without_card: list[int] = []
+        for kind, call_id in keys:
             reducer: CardReducer = functools.partial(
                 apply_dispatch_event if kind == CardKind.DISPATCH else apply_911_event, event=event, now=now
             )
@@ -628,8 +644,13 @@ class PushProcessor:
                 accepted_at,
                 ping=pings_role(event),
             )
-            handled = handled or took
-        return handled
+            if not took:
+                without_card.append(call_id)
+        if len(without_card) == len(keys):
+            return event
+        if without_card and isinstance(event, ev.DispatchClosedEvent | ev.Remove911Event):
+            return event.model_copy(update={"call_ids": without_card})
+        return None
 
     def _change_card(
         self,

@@ -223,3 +223,53 @@ async def test_a_card_that_cannot_be_drawn_is_posted_as_a_placeholder(
     await _step(push_world, "EVENT_DISPATCH_NEW", _dispatch(call_id=808))
     [card] = push_world.fake.messages(DISPATCH_CHANNEL)
     assert card.embeds[0]["title"] == "Call #808"
+
+
+async def test_closing_a_call_with_a_card_and_one_without_shows_both(push_world: PushWorld) -> None:
+    # Only guild A saw call 311 open (a card made by its own /dispatch new); guild B has no card at all.
+    opened = ev.DispatchNewEvent.model_validate(_dispatch(311))
+    await push_world.pipeline.publish_local(GUILD_A, opened)
+    await push_world.settle()
+
+    await _step(push_world, "EVENT_DISPATCH_CLOSED", {"callIds": [311, 316]})
+
+    card, closed_post = push_world.fake.messages(DISPATCH_CHANNEL)
+    assert "CLOSED" in _text(card.embeds[0]) and len(card.edits) == 1
+    # The call guild A never saw open gets the ordinary post, naming only it.
+    [embed] = closed_post.embeds
+    assert embed["title"] == "✅ Call #316 closed"
+    assert "311" not in _text(embed)
+    assert len(push_world.fake.requests_to(DISPATCH_CHANNEL, "POST")) == 2
+    # Guild B had no card: one post for the event, naming both calls.
+    [other] = push_world.fake.messages(channel_of(GUILD_B, Category.DISPATCH))
+    assert [(embed["title"], embed["description"]) for embed in other.embeds] == [
+        ("✅ Calls closed", "#311, #316")
+    ]
+
+
+async def test_removing_911_calls_with_and_without_cards_shows_every_one_once(push_world: PushWorld) -> None:
+    for call_id in (1042, 1044):
+        await _step(
+            push_world, "EVENT_911", {"call": {"callId": call_id, "caller": "Maria", "location": "Alta"}}
+        )
+    await _step(push_world, "EVENT_REMOVE_911", {"callIds": [1042, 1043, 1044, 1045]})
+
+    first, second, removed_post = push_world.fake.messages(CALLS_911_CHANNEL)
+    for card in (first, second):
+        assert "REMOVED" in _text(card.embeds[0]).upper() and len(card.edits) == 1
+    # One post for the event, naming just the calls that had no card.
+    [embed] = removed_post.embeds
+    assert embed["title"] == "911 calls removed"
+    assert "1043" in embed["description"] and "1045" in embed["description"]
+    assert "1042" not in embed["description"] and "1044" not in embed["description"]
+    assert len(push_world.fake.requests_to(CALLS_911_CHANNEL, "POST")) == 3
+
+
+async def test_a_close_that_only_names_calls_with_cards_posts_nothing_more(push_world: PushWorld) -> None:
+    await _step(push_world, "EVENT_DISPATCH_NEW", _dispatch(311))
+    await _step(push_world, "EVENT_DISPATCH_NEW", _dispatch(312))
+    await _step(push_world, "EVENT_DISPATCH_CLOSED", {"callIds": [311, 312]})
+
+    cards = push_world.fake.messages(DISPATCH_CHANNEL)
+    assert len(cards) == 2
+    assert all("CLOSED" in _text(card.embeds[0]) for card in cards)
