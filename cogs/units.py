@@ -1,15 +1,24 @@
 """/panic and /unit status: a linked member works their own CAD unit from Discord.
 
-The CAD sends no push event for a panic set through the API, so /panic hands the pipeline a panic event of
-its own; the alert then looks and pings exactly like one pressed in the CAD. The unit is named from the
-shared board of units on duty (:class:`bot.cad.board.CadBoard`), so presses close together, and a /units
-just before, cost one ``GET_ACTIVE_UNITS`` between them.
+The CAD sends no push event for a panic set through the API, so /panic posts an alert of its own, which looks
+and pings exactly like one pressed in the CAD. A life-safety alert must not wait for the CAD (whose timeout is
+tens of seconds) nor be silenced by it, so the alert is a live card (:class:`bot.push.cards.PanicCardState`)
+posted *before* UNIT_PANIC is sent: the live-card machinery posts it through the outbox and edits it in place,
+so the CAD's answer ("the CAD did not confirm: <reason>") and the unit's name are amended into the one message
+however the answers race its delivery, and the role pings once. Members who may not press panic (no
+permission, not linked, a plan known not to include it) get no alert at all.
+
+The unit is named from the shared board of units on duty (:class:`bot.cad.board.CadBoard`), so presses close
+together, and a /units just before, cost one ``GET_ACTIVE_UNITS`` between them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -23,7 +32,16 @@ from bot.errors import UserFacingError
 from bot.formatting import member_replies
 from bot.formatting.context import DEFAULT_STATUS_LABELS
 from bot.push import events as ev
-from bot.storage.models import CommandGroup, UserLink
+from bot.push.cards import (
+    CardKind,
+    PanicCardState,
+    cad_confirmed,
+    cad_not_confirmed,
+    panic_alert,
+    with_units_named,
+)
+from bot.storage.db import DatabaseError
+from bot.storage.models import CommandGroup
 from cogs._links import UnitTarget, unit_target
 from cogs._shared import (
     NO_MENTIONS,
@@ -36,29 +54,73 @@ from cogs._shared import (
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
 
 STATUS_CHOICES = [Choice(name=label, value=code) for code, label in DEFAULT_STATUS_LABELS.items()]
 # Communities define their own codes beyond the five defaults; the CAD's status picker stays in two digits.
 MAX_STATUS_CODE = 99
-# The alert waits for the unit lookup, and a slow CAD (timeouts, read retries) must not hold a panic back.
+# Naming the unit on the alert is a nicety: a slow CAD (timeouts, read retries) gets this long, then the alert
+# keeps the member's name.
 UNIT_LOOKUP_BUDGET_S = 2.5
+STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 
 async def units_to_name(svc: Services, creds: CadCredentials, target: UnitTarget) -> list[Unit]:
     """The target's logged-in units, from the shared board; empty when the plan can't list units or the CAD
     didn't answer within :data:`UNIT_LOOKUP_BUDGET_S`."""
-    if svc.cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
-        return []
     try:
         async with asyncio.timeout(UNIT_LOOKUP_BUDGET_S):
+            # Shares the plan read with the press's own check, so a plan without unit lists costs no request.
+            await svc.cad.get_tier(creds)
+            if svc.cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
+                return []
             units, _ = await svc.board.active_units(creds)
     except (CadError, TimeoutError) as exc:
-        # Naming the unit is a nicety; the panic itself already reached the CAD.
         log.info("could not list active units for community %s: %s", creds.community_id, type(exc).__name__)
         return []
     return [unit for unit in units if target.owns(unit)]
+
+
+@dataclass(frozen=True, slots=True)
+class PanicAlert:
+    """A /panic alert queued for one guild's panic route; :meth:`amend` edits it in place."""
+
+    pipeline: PushPipeline
+    guild_id: int
+    alert_id: int
+
+    @classmethod
+    async def post(
+        cls, svc: Services, guild_id: int, alert_id: int, *, is_panic: bool, pressed_by: str
+    ) -> PanicAlert | None:
+        """Queue the alert (raising a panic pings the route's role); None when there is nowhere to post it."""
+        pipeline = svc.pipeline
+        if pipeline is None:
+            log.info("no push pipeline in this process; panic alert for guild %s not posted", guild_id)
+            return None
+        first = panic_alert(alert_id, is_panic=is_panic, pressed_by=pressed_by)
+
+        def start(current: PanicCardState | None) -> PanicCardState:
+            return current if current is not None else first
+
+        try:
+            posted = await pipeline.update_card(guild_id, CardKind.PANIC, alert_id, start, ping=is_panic)
+        except STORAGE_ERRORS:
+            # The press itself must still reach the CAD.
+            log.exception("could not queue the panic alert of guild %s", guild_id)
+            return None
+        return cls(pipeline, guild_id, alert_id) if posted else None
+
+    async def amend(self, change: Callable[[PanicCardState], PanicCardState]) -> None:
+        def amended(current: PanicCardState | None) -> PanicCardState | None:
+            return change(current) if current is not None else None
+
+        try:
+            await self.pipeline.update_card(self.guild_id, CardKind.PANIC, self.alert_id, amended)
+        except STORAGE_ERRORS:
+            log.exception("could not amend the panic alert of guild %s", self.guild_id)
 
 
 class Units(commands.Cog):
@@ -69,28 +131,36 @@ class Units(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    async def _publish_panic(
-        self, interaction: discord.Interaction[Any], creds: CadCredentials, link: UserLink, is_panic: bool
+    @staticmethod
+    async def _name_units(
+        svc: Services, creds: CadCredentials, target: UnitTarget, alert: PanicAlert
     ) -> None:
-        pipeline = services(interaction).pipeline
-        if pipeline is None:
-            log.info(
-                "no push pipeline in this process; panic alert for guild %s not posted", interaction.guild_id
-            )
-            return
-        units = await units_to_name(services(interaction), creds, unit_target(link))
-        if units:
-            # Teach the directory the names the CAD just gave us, so the alert says who pressed it.
-            named = [{"id": u.id, "data": {"unitNum": u.unit_num, "name": u.name}} for u in units]
-            await pipeline.units.learn_from(
+        """Amend the alert with the member's units on duty, once the CAD lists them (within the budget)."""
+        units = await units_to_name(svc, creds, target)
+        if not units:
+            return  # not logged in as a unit, or the plan can't list units: the alert keeps the member's name
+        # Teach the directory the names the CAD just gave us, so the alert says who pressed it.
+        named = [{"id": u.id, "data": {"unitNum": u.unit_num, "name": u.name}} for u in units]
+        try:
+            await alert.pipeline.units.learn_from(
                 creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
             )
-        event = ev.UnitPanicEvent.model_validate({"identIds": [u.id for u in units], "isPanic": is_panic})
-        if not units:
-            # No unit to name (not logged in as a unit, or the plan can't list units): say who pressed it.
-            who = link.username or interaction.user.display_name
-            event = event.model_copy(update={"pressed_by": who})
-        await pipeline.publish_local(guild_id_of(interaction), event)
+        except STORAGE_ERRORS:
+            log.exception("could not remember unit names for community %s", creds.community_id)
+        idents = [unit.id for unit in units]
+        await alert.amend(lambda state: with_units_named(state, idents))
+
+    @staticmethod
+    async def _press(
+        svc: Services, creds: CadCredentials, target: UnitTarget, is_panic: bool
+    ) -> CadError | None:
+        """Send UNIT_PANIC. The CAD's refusal or failure is returned, not raised: it amends the alert."""
+        try:
+            await svc.cad.ensure_allowed(creds, "UNIT_PANIC")
+            await svc.cad.unit_panic(creds, is_panic=is_panic, account=target.account, api_id=target.api_id)
+        except CadError as error:
+            return error
+        return None
 
     @app_commands.command(name="panic", description="Press your unit's panic button (state: off clears it).")
     @app_commands.describe(state="on raises your panic (the default); off clears it")
@@ -106,17 +176,57 @@ class Units(commands.Cog):
         is_panic = state != "off"
         link = await linked_account(interaction)
         creds = await guild_credentials(interaction)
+        svc = services(interaction)
+        # Only the plan already known counts here: reading it from the CAD first would hold the alert back.
+        refusal = svc.cad.explain_refusal(creds, "UNIT_PANIC")
+        if refusal is not None:
+            raise refusal
         await interaction.response.defer(ephemeral=True, thinking=True)
-        cad = services(interaction).cad
-        await cad.ensure_allowed(creds, "UNIT_PANIC")
-        target = unit_target(link)
-        await cad.unit_panic(creds, is_panic=is_panic, account=target.account, api_id=target.api_id)
-        log.info(
-            "panic %s for a linked member of guild %s", "on" if is_panic else "off", interaction.guild_id
+        guild_id = guild_id_of(interaction)
+        alert = await PanicAlert.post(
+            svc,
+            guild_id,
+            interaction.id,
+            is_panic=is_panic,
+            pressed_by=link.username or interaction.user.display_name,
         )
-        await self._publish_panic(interaction, creds, link, is_panic)
+        target = unit_target(link)
+        naming = asyncio.create_task(self._name_units(svc, creds, target, alert)) if alert else None
+        try:
+            problem = await self._press(svc, creds, target, is_panic)
+        except BaseException as error:
+            if naming is not None:
+                naming.cancel()
+            if alert is not None and isinstance(error, Exception):
+                # A bug, not the CAD's answer: the alert must not look confirmed.
+                await alert.amend(lambda state: cad_not_confirmed(state, member_replies.PANIC_NOT_SENT))
+            raise
+        if naming is not None:
+            try:
+                await naming
+            except Exception:  # naming is a nicety; it never decides what the member hears
+                log.exception("naming the unit on a panic alert failed")
+        turned = "on" if is_panic else "off"
+        if problem is None:
+            log.info("panic %s for a linked member of guild %s", turned, guild_id)
+            if alert is not None:
+                await alert.amend(cad_confirmed)
+            await interaction.followup.send(
+                member_replies.panic_confirmation(is_panic), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+            return
+        log.warning(
+            "panic %s for a linked member of guild %s: the CAD did not confirm (%s)",
+            turned,
+            guild_id,
+            type(problem).__name__,
+        )
+        if alert is None:
+            raise problem  # nothing was posted anywhere: the member hears the CAD's refusal as usual
+        reason = problem.user_message
+        await alert.amend(lambda state: cad_not_confirmed(state, reason))
         await interaction.followup.send(
-            member_replies.panic_confirmation(is_panic), ephemeral=True, allowed_mentions=NO_MENTIONS
+            member_replies.panic_not_confirmed(is_panic, reason), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @unit.command(name="status", description="Set your unit's status in the CAD.")

@@ -1,8 +1,8 @@
-"""The live call cards: one message per call, re-rendered from its stored state after every change."""
+"""The live cards: one message per call (or /panic alert), re-rendered from its stored state after every change."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from bot.formatting.context import CALL_ORIGIN_LABELS, Colour, FormatContext
 from bot.formatting.events import (
@@ -10,6 +10,7 @@ from bot.formatting.events import (
     call_title,
     embed,
     field,
+    format_unit_panic,
     listing,
     location_text,
     note_line,
@@ -17,7 +18,7 @@ from bot.formatting.events import (
 )
 from bot.formatting.limits import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, EmbedDict, clamp_embed, embed_size
 from bot.formatting.text import discord_len, neutralise, truncate
-from bot.push.cards import CardNote, DispatchCardState, Emergency911CardState
+from bot.push.cards import CadOutcome, CardNote, DispatchCardState, Emergency911CardState, PanicCardState
 
 # The call's own description is capped on the card so the notes below it keep room.
 _CARD_DESCRIPTION_LIMIT = 1500
@@ -25,6 +26,7 @@ _NOTE_CONTENT_LIMIT = 400
 _NOTES_HEADING = "\n\n**Notes**\n"
 # Room kept for the "(N earlier notes)" line and rounding, so the total never crosses a limit.
 _NOTES_SLACK = 40
+_PANIC_PROBLEM_LIMIT = 300
 
 
 def _status_word(state: DispatchCardState) -> str:
@@ -35,11 +37,14 @@ def _status_word(state: DispatchCardState) -> str:
     return "ACTIVE"
 
 
-def _card_timestamp(state: DispatchCardState | Emergency911CardState, ctx: FormatContext) -> str:
-    if state.updated_at is None:
+def _iso(moment: datetime | None, ctx: FormatContext) -> str:
+    if moment is None:
         return ctx.timestamp
-    moment = state.updated_at if state.updated_at.tzinfo is not None else state.updated_at.replace(tzinfo=UTC)
-    return moment.isoformat()
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _card_timestamp(state: DispatchCardState | Emergency911CardState, ctx: FormatContext) -> str:
+    return _iso(state.updated_at, ctx)
 
 
 def _unit_lines(state: DispatchCardState, ctx: FormatContext) -> list[str]:
@@ -128,3 +133,17 @@ def render_911_card(state: Emergency911CardState, ctx: FormatContext) -> EmbedDi
     )
     card["timestamp"] = _card_timestamp(state, ctx)
     return clamp_embed(card)
+
+
+def render_panic_card(state: PanicCardState, ctx: FormatContext) -> EmbedDict:
+    """A /panic alert: it looks exactly like a panic pressed in the CAD, plus one line when the CAD did not
+    confirm it (none while the answer is awaited or once it confirmed). Timed when the member pressed it."""
+    alert = format_unit_panic(state.as_event(), ctx)
+    # A clear made here is not known to be done in the CAD until it answers: say where it was made.
+    lines = [str(alert.get("description", "")) if state.is_panic else "The panic was cleared from Discord."]
+    if state.cad == CadOutcome.NOT_CONFIRMED:
+        problem = truncate(neutralise(state.cad_problem), _PANIC_PROBLEM_LIMIT).strip()
+        lines.append(f"⚠️ The CAD did not confirm: {problem or 'it gave no reason.'}")
+    alert["description"] = "\n".join(lines)
+    alert["timestamp"] = _iso(state.pressed_at, ctx)
+    return clamp_embed(alert)

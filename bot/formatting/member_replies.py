@@ -28,6 +28,20 @@ def panic_confirmation(is_panic: bool) -> str:
     return "Panic cleared."
 
 
+def panic_not_confirmed(is_panic: bool, reason: str) -> str:
+    """The alert went to Discord but the CAD did not take the press; ``reason`` is the CAD error's sentence."""
+    what = (
+        "🚨 Your panic alert was sent to Discord"
+        if is_panic
+        else "Your panic-cleared notice was sent to Discord"
+    )
+    return f"{what}, but the CAD did not confirm it: {reason}"
+
+
+# The alert's line when sending UNIT_PANIC failed inside the bot (a bug), so the CAD's answer is unknown.
+PANIC_NOT_SENT = "The bot could not send it to the CAD; check the unit's panic in the CAD."
+
+
 def status_label(code: int, labels: Mapping[int, str] = DEFAULT_STATUS_LABELS) -> str:
     """The community's name for a status code, else ``code 7``."""
     label = neutralise(labels.get(code, "")).strip()

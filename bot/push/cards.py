@@ -1,4 +1,4 @@
-"""Pure reducers for the live call cards: one Discord message per call, edited as the call changes.
+"""Pure reducers for the live cards: one Discord message per call (or per /panic alert), edited as it changes.
 
 A card's state is a frozen pydantic model holding the raw CAD text (neutralised only when rendered), so
 it can be stored as JSON and rebuilt after a restart. Reducers never mutate: they return a new state,
@@ -27,6 +27,7 @@ MAX_STORED_NOTES = 50
 class CardKind(StrEnum):
     DISPATCH = "dispatch"
     EMERGENCY_911 = "911"
+    PANIC = "panic"
 
 
 CardKey = tuple[CardKind, int]
@@ -94,6 +95,44 @@ class Emergency911CardState(_CardModel):
     @property
     def key(self) -> CardKey:
         return (CardKind.EMERGENCY_911, self.call_id)
+
+
+class CadOutcome(StrEnum):
+    """What the CAD said to a request the bot made for a card (the UNIT_PANIC of a /panic alert)."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not_confirmed"
+
+
+class PanicCardState(_CardModel):
+    """A panic raised (or cleared) with /panic, posted at once and amended as answers come in.
+
+    The alert must not wait for the CAD, so it is posted before UNIT_PANIC is sent: ``cad`` then records the
+    CAD's answer and ``cad_problem`` the member-facing sentence of why it did not confirm (never raw CAD
+    text). ``ident_ids`` are the member's units once the CAD names them (until then ``pressed_by`` says who).
+    ``alert_id`` keys the card (the interaction's snowflake: unique per press).
+    """
+
+    KIND: ClassVar[CardKind] = CardKind.PANIC
+
+    alert_id: int
+    is_panic: bool = True
+    ident_ids: tuple[int, ...] = ()
+    pressed_by: str = ""
+    cad: CadOutcome = CadOutcome.PENDING
+    cad_problem: str = ""
+    pressed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> CardKey:
+        return (CardKind.PANIC, self.alert_id)
+
+    def as_event(self) -> ev.UnitPanicEvent:
+        """The alert as the panic event it stands for (rendered exactly like a panic pressed in the CAD)."""
+        event = ev.UnitPanicEvent.model_validate({"identIds": list(self.ident_ids), "isPanic": self.is_panic})
+        return event.model_copy(update={"pressed_by": self.pressed_by})
 
 
 def _now(now: datetime | None) -> datetime:
@@ -323,3 +362,51 @@ def closed(state: DispatchCardState, *, now: datetime | None = None) -> Dispatch
 def removed_911(state: Emergency911CardState, *, now: datetime | None = None) -> Emergency911CardState:
     """``state`` marked REMOVED."""
     return state.model_copy(update={"removed": True, "updated_at": _now(now)})
+
+
+def panic_alert(
+    alert_id: int, *, is_panic: bool, pressed_by: str, now: datetime | None = None
+) -> PanicCardState:
+    """A /panic alert as first posted: who pressed it, the CAD's answer still to come."""
+    moment = _now(now)
+    return PanicCardState(
+        alert_id=alert_id, is_panic=is_panic, pressed_by=pressed_by, pressed_at=moment, updated_at=moment
+    )
+
+
+def with_units_named(
+    state: PanicCardState, idents: Iterable[int], *, now: datetime | None = None
+) -> PanicCardState:
+    """``state`` naming the units the CAD listed for the member (an empty list changes nothing)."""
+    named = _unique(idents)
+    if not named or named == state.ident_ids:
+        return state
+    return state.model_copy(update={"ident_ids": named, "updated_at": _now(now)})
+
+
+def shows_change(before: object, after: object) -> bool:
+    """Whether a card changed from ``before`` to ``after`` looks different in Discord (else no edit is owed).
+
+    Only one change does not: a /panic alert the CAD confirmed reads exactly as it did while the answer was
+    awaited, so recording the confirmation costs no edit.
+    """
+    if isinstance(before, PanicCardState) and isinstance(after, PanicCardState):
+        outcome_only = after == before.model_copy(
+            update={"cad": after.cad, "cad_problem": after.cad_problem, "updated_at": after.updated_at}
+        )
+        if outcome_only and CadOutcome.NOT_CONFIRMED not in (before.cad, after.cad):
+            return False
+    return True
+
+
+def cad_confirmed(state: PanicCardState, *, now: datetime | None = None) -> PanicCardState:
+    """``state`` once the CAD accepted the request."""
+    return state.model_copy(update={"cad": CadOutcome.CONFIRMED, "cad_problem": "", "updated_at": _now(now)})
+
+
+def cad_not_confirmed(state: PanicCardState, problem: str, *, now: datetime | None = None) -> PanicCardState:
+    """``state`` once the CAD refused the request or could not be reached; ``problem`` is the member-facing
+    sentence of the typed CAD error."""
+    return state.model_copy(
+        update={"cad": CadOutcome.NOT_CONFIRMED, "cad_problem": problem, "updated_at": _now(now)}
+    )

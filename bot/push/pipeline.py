@@ -175,10 +175,17 @@ class PushPipeline:
         return await self.processor.publish_local(guild_id, event)
 
     async def update_card(
-        self, guild_id: int, kind: CardKind | str, call_id: int, reducer: Callable[[T | None], T | None]
+        self,
+        guild_id: int,
+        kind: CardKind | str,
+        call_id: int,
+        reducer: Callable[[T | None], T | None],
+        *,
+        ping: bool = False,
     ) -> bool:
-        """Change one guild's live card with ``reducer`` (see :mod:`bot.push.cards` ``with_*`` helpers)."""
-        return await self.processor.update_card(guild_id, kind, call_id, reducer)
+        """Change one guild's live card with ``reducer`` (see :mod:`bot.push.cards` ``with_*`` helpers); a
+        card it starts pings the route's role when ``ping`` (a /panic alert)."""
+        return await self.processor.update_card(guild_id, kind, call_id, reducer, ping=ping)
 
     # -- for /status and /setup ---------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from bot.formatting.cards import render_911_card, render_dispatch_card
+from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
@@ -51,10 +51,12 @@ from bot.push.cards import (
     CardKind,
     DispatchCardState,
     Emergency911CardState,
+    PanicCardState,
     apply_911_event,
     apply_dispatch_event,
     card_key,
     is_card_event,
+    shows_change,
 )
 from bot.push.metrics import PushMetrics, type_label
 from bot.push.routing import category_for
@@ -78,7 +80,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
-CardState = DispatchCardState | Emergency911CardState
+CardState = DispatchCardState | Emergency911CardState | PanicCardState
 CardReducer = Callable[[Any], Any]
 GuildRoutes = Mapping[Category, RouteConfig]
 STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
@@ -87,16 +89,23 @@ DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
 _CARD_CATEGORY: Mapping[CardKind, Category] = {
     CardKind.DISPATCH: Category.DISPATCH,
     CardKind.EMERGENCY_911: Category.CALLS_911,
+    CardKind.PANIC: Category.PANIC,
 }
 
 
 def _card_state(kind: str, stored: Mapping[str, Any]) -> CardState:
     if kind == CardKind.DISPATCH:
         return DispatchCardState.model_validate(stored)
+    if kind == CardKind.PANIC:
+        return PanicCardState.model_validate(stored)
     return Emergency911CardState.model_validate(stored)
 
 
 def _is_finished(state: CardState) -> bool:
+    if isinstance(state, PanicCardState):
+        # A one-off alert, never an open call: only the CAD's answer still amends it (housekeeping waits
+        # for any edit owed, and a week of quiet).
+        return True
     return state.closed if isinstance(state, DispatchCardState) else state.removed
 
 
@@ -673,7 +682,7 @@ class PushProcessor:
         changed = reducer(state)
         if changed is None:
             return existing is not None
-        if not isinstance(changed, DispatchCardState | Emergency911CardState):
+        if not isinstance(changed, DispatchCardState | Emergency911CardState | PanicCardState):
             raise TypeError(f"a card reducer returned {type(changed).__name__}, not a card state")
         if existing is None:
             if route is None or not route.delivers or route.channel_id is None:
@@ -691,7 +700,7 @@ class PushProcessor:
             )
             return True
         if changed != state:
-            cards.change(key, changed)
+            cards.change(key, changed, visible=shows_change(state, changed))
             if existing.message_id is None and not existing.post_pending:
                 # Its first post was given up on (e.g. the channel was broken then): post the card afresh.
                 changes.outbox.append(
@@ -735,12 +744,19 @@ class PushProcessor:
         return work.queued
 
     async def update_card(
-        self, guild_id: int, kind: CardKind | str, call_id: int, reducer: Callable[[T | None], T | None]
+        self,
+        guild_id: int,
+        kind: CardKind | str,
+        call_id: int,
+        reducer: Callable[[T | None], T | None],
+        *,
+        ping: bool = False,
     ) -> bool:
         """Apply ``reducer`` (current state or None -> new state or None) to one guild's live card.
 
-        A reducer that returns a state for a call with no card starts one (if the category is routed).
-        Returns False when there is no card and none was started.
+        A reducer that returns a state for a call with no card starts one (if the category is routed); with
+        ``ping`` its post sounds the route's ping role (a /panic alert). Returns False when there is no card
+        and none was started.
         """
         card_kind = CardKind(kind)
         community_id = await self._community_of(guild_id)
@@ -759,7 +775,7 @@ class PushProcessor:
                 call_id,
                 reducer,
                 self._clock(),
-                ping=False,
+                ping=ping,
             )
             cards.write_into(changes)
             await self._store.apply_changes(changes)
@@ -779,9 +795,19 @@ class PushProcessor:
             state = _card_state(card.kind, card.state)
             if isinstance(state, DispatchCardState):
                 return clamp_embed(render_dispatch_card(state, ctx))
+            if isinstance(state, PanicCardState):
+                return clamp_embed(render_panic_card(state, ctx))
             return clamp_embed(render_911_card(state, ctx))
         except Exception:  # a formatter bug or an unreadable stored state must not stall the channel
             log.exception("live card %s cannot be drawn", card.id)
+            if card.kind == CardKind.PANIC:
+                # Still an alert: it must read as one even when its details can't be drawn.
+                return clamp_embed(
+                    {
+                        "title": "🚨 Panic alert",
+                        "description": "A /panic alert that cannot be shown in full; check the unit in the CAD.",
+                    }
+                )
             return clamp_embed(
                 {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
             )

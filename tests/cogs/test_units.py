@@ -269,6 +269,24 @@ async def delivered(world: World, pipeline: PushPipeline, since: int) -> list[An
     return channel_posts(world, since)
 
 
+def channel_edits(world: World, since: int) -> list[Any]:
+    """Edits of channel messages (live cards amended in place) after request ``since``."""
+    return [
+        entry
+        for entry in world.env.http_requests[since:]
+        if entry.method == "PATCH" and entry.path.startswith("/channels/")
+    ]
+
+
+def shown_alert(world: World) -> Any:
+    """The one alert in the panic channel, as Discord shows it now (after any edits)."""
+    [message] = world.alerts.history()
+    return message.embeds[0]
+
+
+NOT_CONFIRMED = "⚠️ The CAD did not confirm: "
+
+
 async def test_panic_alert_reaches_the_panic_route_and_pings_its_role(
     world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
 ) -> None:
@@ -280,10 +298,11 @@ async def test_panic_alert_reaches_the_panic_route_and_pings_its_role(
     assert post.path == f"/channels/{world.alerts.id}/messages"
     assert post.json["content"] == f"<@&{supervisors.id}>"
     assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(supervisors.id)]}
-    [embed] = post.json["embeds"]
-    assert embed["title"] == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from the CAD's active units
-    message = world.alerts.last_message
-    assert message is not None and message.embeds[0].title == "🚨 PANIC — 1A-12 Jordan Reyes"
+    alert = shown_alert(world)
+    assert alert.title == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from the CAD's active units
+    # Confirmed by the CAD: no line about it (and the confirmation itself costs no edit).
+    assert alert.description == "**Panic button activated.** Check on the unit and send help."
+    assert len(channel_edits(world, since)) <= 1  # at most the unit's name, amended in
 
 
 async def test_clearing_a_panic_is_posted_without_a_ping(
@@ -293,7 +312,8 @@ async def test_clearing_a_panic_is_posted_without_a_ping(
     await world.officer.slash(world.channel, "panic", state="off")
 
     [post] = await delivered(world, pipeline, since)
-    assert post.json["embeds"][0]["title"] == "✅ Panic cleared — 1A-12 Jordan Reyes"
+    assert shown_alert(world).title == "✅ Panic cleared — 1A-12 Jordan Reyes"
+    assert shown_alert(world).description == "The panic was cleared from Discord."
     assert "content" not in post.json
     assert post.json["allowed_mentions"] == {"parse": []}
 
@@ -319,8 +339,8 @@ async def test_units_then_a_panic_within_the_ttl_cost_one_unit_listing(
     await world.officer.slash(world.channel, "panic")
 
     assert "1A-12 Jordan Reyes" in listed.response.embeds[0].description
-    [post] = await delivered(world, pipeline, since)
-    assert post.json["embeds"][0]["title"] == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from /units' list
+    await delivered(world, pipeline, since)
+    assert shown_alert(world).title == "🚨 PANIC — 1A-12 Jordan Reyes"  # named from /units' list
     assert len(world.sim.requests_of("GET_ACTIVE_UNITS")) == 1
 
 
@@ -336,7 +356,7 @@ async def test_panic_alert_is_posted_even_when_the_unit_cannot_be_named(
     assert world.sim.requests_of("GET_ACTIVE_UNITS") == []
     [post] = await delivered(world, pipeline, since)
     assert post.json["content"] == f"<@&{supervisors.id}>"
-    assert post.json["embeds"][0]["title"] == "🚨 PANIC — jreyes"  # the member's linked CAD username
+    assert shown_alert(world).title == "🚨 PANIC — jreyes"  # the member's linked CAD username
 
 
 async def test_panic_alert_survives_a_failed_unit_listing(
@@ -352,16 +372,105 @@ async def test_panic_alert_survives_a_failed_unit_listing(
     assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(supervisors.id)]}
 
 
-async def test_no_alert_when_the_cad_refused_the_panic(
+async def test_a_cad_that_refuses_the_panic_does_not_silence_the_alert(
     world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
 ) -> None:
-    world.community.api_enabled = False
+    world.community.api_enabled = False  # the CAD answers UNIT_PANIC with its "not enabled" error string
 
     since = len(world.env.http_requests)
     result = await world.officer.slash(world.channel, "panic")
 
+    reason = (
+        "The CAD says panic buttons are not enabled for this community; they need Sonoran CAD Standard or "
+        "higher, so an admin should check the plan and that the API is switched on in the CAD's admin settings."
+    )
+    assert (
+        reply(result) == f"🚨 Your panic alert was sent to Discord, but the CAD did not confirm it: {reason}"
+    )
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["content"] == f"<@&{supervisors.id}>"
+    alert = shown_alert(world)
+    assert alert.title == "🚨 PANIC — jreyes"
+    assert alert.description == (
+        f"**Panic button activated.** Check on the unit and send help.\n{NOT_CONFIRMED}{reason}"
+    )
+    assert "IS NOT ENABLED" not in alert.description  # the CAD's own words never reach the channel
+    assert officer_unit.is_panic is False
+
+
+async def test_a_cad_timing_out_does_not_hold_the_alert_back(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    await world.install_impatient_cad(timeout_s=20.0)
+    world.sim.latency_s = 60.0
+
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic")
+    assert result.deferred  # parked on the CAD, which has not answered
+
+    # The alert is already in Discord, pinging once, before the CAD says anything.
+    [post] = await delivered(world, pipeline, since)
+    assert post.json["content"] == f"<@&{supervisors.id}>"
+    assert post.json["allowed_mentions"] == {"parse": [], "roles": [str(supervisors.id)]}
+    assert shown_alert(world).description == "**Panic button activated.** Check on the unit and send help."
+
+    await world.env.advance_time(21)  # past the CAD's timeout
+
+    timed_out = "The CAD took too long to answer; check the CAD before trying again, as the action may already be done."
+    assert (
+        reply(result)
+        == f"🚨 Your panic alert was sent to Discord, but the CAD did not confirm it: {timed_out}"
+    )
+    assert await delivered(world, pipeline, since) == [post]  # amended in place: still one post, one ping
+    edits = channel_edits(world, since)
+    assert edits and all("content" not in edit.json for edit in edits)
+    alert = shown_alert(world)
+    assert alert.title == "🚨 PANIC — jreyes"
+    assert alert.description.endswith(f"\n{NOT_CONFIRMED}{timed_out}")
+    assert world.alerts.history()[0].content == f"<@&{supervisors.id}>"
+
+
+async def test_clearing_a_panic_the_cad_does_not_confirm_says_so_too(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any
+) -> None:
+    officer_unit.is_panic = True
+    world.sim.fail_next(1, 500, request_type="UNIT_PANIC")  # a write is not retried after a 500
+
+    since = len(world.env.http_requests)
+    result = await world.officer.slash(world.channel, "panic", state="off")
+
+    unreachable = "The CAD could not be reached right now; try again in a few minutes (status.sonorancad.com shows outages)."
+    assert reply(result) == (
+        f"Your panic-cleared notice was sent to Discord, but the CAD did not confirm it: {unreachable}"
+    )
+    [post] = await delivered(world, pipeline, since)
+    assert "content" not in post.json  # clearing never pings
+    alert = shown_alert(world)
+    assert alert.title == "✅ Panic cleared — 1A-12 Jordan Reyes"
+    assert alert.description == f"The panic was cleared from Discord.\n{NOT_CONFIRMED}{unreachable}"
+    assert officer_unit.is_panic is True
+
+
+@pytest.mark.parametrize("who", ["never-linked", "without-the-role", "plan-known-too-low"])
+async def test_members_who_may_not_press_panic_raise_no_alert(
+    world: World, officer_unit: Any, pipeline: PushPipeline, supervisors: Any, who: str
+) -> None:
+    presser = world.officer
+    if who == "never-linked":
+        presser = world.member
+    elif who == "without-the-role":
+        patrol = world.guild.create_role("Patrol")
+        await world.storage.roles.set(world.guild.id, CommandGroup.UNITS, patrol.id)
+    else:
+        world.community.tier = Tier.STARTER
+        await world.admin.slash(world.channel, "units")  # reads (and caches) the plan
+
+    since = len(world.env.http_requests)
+    result = await presser.slash(world.channel, "panic")
+
     refusal(world, result)
     assert await delivered(world, pipeline, since) == []
+    assert world.sim.requests_of("UNIT_PANIC") == []
 
 
 async def test_panic_without_a_panic_route_still_confirms(

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bot.formatting import limits
-from bot.formatting.cards import render_911_card, render_dispatch_card
+from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
 from bot.formatting.context import Colour
+from bot.formatting.events import format_event
 from bot.push import cards
 from bot.push.cards import DispatchCardState, Emergency911CardState
 from tests.formatting.golden import assert_matches_golden
@@ -148,3 +149,43 @@ def test_card_timestamp_is_the_last_change() -> None:
         render_dispatch_card(DispatchCardState(call_id=1), make_context())["timestamp"]
         == make_context().timestamp
     )
+
+
+# ------------------------------------------------------------------------------------------ /panic alerts
+
+
+def test_a_panic_alert_reads_like_a_cad_panic_until_the_cad_refuses_it() -> None:
+    ctx = make_context()
+    pressed = cards.panic_alert(9001, is_panic=True, pressed_by="jreyes", now=T0)
+    named = cards.with_units_named(pressed, [57], now=T0 + timedelta(seconds=1))
+    as_pushed = format_event(parse_one("EVENT_UNIT_PANIC", {"identIds": [57], "isPanic": True}), ctx)
+    assert as_pushed is not None
+
+    shown = render_panic_card(named, ctx)
+    assert shown["title"] == as_pushed["title"] == "🚨 PANIC — 1A-12 Jordan Reyes"
+    assert shown["description"] == as_pushed["description"]
+    assert shown["timestamp"] == T0.isoformat()  # when it was pressed, not when it was last amended
+    assert render_panic_card(pressed, ctx)["title"] == "🚨 PANIC — jreyes"
+    assert render_panic_card(cards.cad_confirmed(named), ctx) == shown
+
+    refused = cards.cad_not_confirmed(named, "The CAD took too long to answer <@&1>.")
+    lines = render_panic_card(refused, ctx)["description"].split("\n")
+    assert lines == [
+        as_pushed["description"],
+        "⚠️ The CAD did not confirm: The CAD took too long to answer <\u200b@&1>.",
+    ]
+
+
+def test_a_cleared_panic_does_not_claim_the_cad_cleared_it() -> None:
+    cleared = cards.cad_not_confirmed(cards.panic_alert(1, is_panic=False, pressed_by="jreyes"), "Down.")
+    shown = render_panic_card(cleared, make_context())
+    assert shown["title"] == "✅ Panic cleared — jreyes"
+    assert shown["description"] == "The panic was cleared from Discord.\n⚠️ The CAD did not confirm: Down."
+
+
+def test_only_a_confirmation_leaves_a_panic_alert_looking_the_same() -> None:
+    pressed = cards.panic_alert(1, is_panic=True, pressed_by="jreyes", now=T0)
+    assert not cards.shows_change(pressed, cards.cad_confirmed(pressed))
+    assert cards.shows_change(pressed, cards.cad_not_confirmed(pressed, "Down."))
+    assert cards.shows_change(pressed, cards.with_units_named(pressed, [57]))
+    assert cards.with_units_named(pressed, []) is pressed

@@ -106,6 +106,62 @@ async def test_two_processes_opening_a_new_file_at_once_both_succeed(db_path: Pa
         await second.close()
 
 
+async def test_panic_cards_migration_keeps_every_card_and_card_post(tmp_path: Path) -> None:
+    """0004 rebuilds push_card (a new kind): cards, their ids and the outbox rows that point at them survive."""
+    before = tmp_path / "before"
+    for migration in SHIPPED[:3]:
+        _write(before, migration.name, (MIGRATIONS_DIR / migration.name).read_text(encoding="utf-8"))
+    path = tmp_path / "upgraded.sqlite3"
+    async with await Database.open(path, migrations_dir=before) as db, db.transaction() as conn:
+        await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+        for call_id in (311, 312, 313):
+            await conn.execute(
+                "INSERT INTO push_card (guild_id, kind, call_id, channel_id, state, message_id, created_at, "
+                "updated_at) VALUES (1, 'dispatch', ?, 10, '{}', ?, 0, 0)",
+                (call_id, 500 + call_id if call_id == 311 else None),
+            )
+        await conn.execute("DELETE FROM push_card WHERE call_id = 313")
+        await conn.execute(
+            "INSERT INTO push_outbox (guild_id, channel_id, category, card_id, embed, accepted_at, created_at, "
+            "status, message_id) VALUES (1, 10, 'dispatch', 1, NULL, 0, 0, 'sent', 811), "
+            "(1, 10, 'units', NULL, '{}', 0, 0, 'pending', NULL), "
+            "(1, 10, 'dispatch', 2, NULL, 0, 0, 'pending', NULL)"
+        )
+
+    async with await Database.open(path) as db:
+        assert await db.schema_version() == len(SHIPPED)
+        outbox = [
+            tuple(row)
+            for row in await db.conn.execute_fetchall(
+                "SELECT id, card_id, status, message_id FROM push_outbox ORDER BY id"
+            )
+        ]
+        assert outbox == [(1, 1, "sent", 811), (2, None, "pending", None), (3, 2, "pending", None)]
+        cards = [
+            tuple(row)
+            for row in await db.conn.execute_fetchall(
+                "SELECT id, kind, call_id, message_id FROM push_card ORDER BY id"
+            )
+        ]
+        assert cards == [(1, "dispatch", 311, 811), (2, "dispatch", 312, None)]
+        async with db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO push_card (guild_id, kind, call_id, channel_id, state, created_at, updated_at) "
+                "VALUES (1, 'panic', 1234, 10, '{}', 0, 0)"
+            )
+            assert cursor.lastrowid == 4  # the deleted card's id 3 is not handed out again
+            with pytest.raises(sqlite3.IntegrityError):
+                await conn.execute(
+                    "INSERT INTO push_card (guild_id, kind, call_id, channel_id, state, created_at, updated_at) "
+                    "VALUES (1, 'bogus', 1, 10, '{}', 0, 0)"
+                )
+            # The outbox still follows its cards.
+            await conn.execute("DELETE FROM push_card WHERE id = 2")
+        remaining = await db.conn.execute_fetchall("SELECT id FROM push_outbox ORDER BY id")
+        assert [row[0] for row in remaining] == [1, 2]
+        assert list(await db.conn.execute_fetchall("PRAGMA foreign_key_check")) == []
+
+
 # ------------------------------------------------------------------------------------------- migration runner
 
 
