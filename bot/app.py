@@ -118,6 +118,28 @@ class CadBot(commands.Bot):
         self.idle_wait = idle_wait
         self._extensions_to_load = list(extensions) if extensions is not None else None
         self._started: list[Startable] = []
+        self._services_started = False
+
+    async def start_services(self, *, deliver: bool = True) -> None:
+        """Start the push pipeline and the background services, once.
+
+        The process calls it with ``deliver=False`` *before* logging in to Discord: the listener then
+        acknowledges and stores the CAD's events (and they are processed into the outbox) however long Discord
+        stays unreachable, and :meth:`setup_hook`, which runs once logged in, lets delivery go. Called only from
+        :meth:`setup_hook` (tests), everything starts at once.
+        """
+        pipeline = self.services.pipeline
+        if self._services_started:
+            if deliver and pipeline is not None:
+                await pipeline.start_delivery()
+            return
+        self._services_started = True
+        if pipeline is not None:
+            await pipeline.start(deliver=deliver)
+            self._started.append(pipeline)
+        for service in self.services.background:
+            await service.start()
+            self._started.append(service)
 
     async def setup_hook(self) -> None:
         names = self._extensions_to_load
@@ -126,13 +148,7 @@ class CadBot(commands.Bot):
         for name in names:
             await self.load_extension(name)
         log.info("loaded %d extensions: %s", len(names), ", ".join(names))
-        startables: list[Startable] = []
-        if self.services.pipeline is not None:
-            startables.append(self.services.pipeline)
-        startables.extend(self.services.background)
-        for service in startables:
-            await service.start()
-            self._started.append(service)
+        await self.start_services(deliver=True)
         if self.application_id is not None:
             log.info("invite the bot with: %s", invite_url(self.application_id))
 

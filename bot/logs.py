@@ -28,6 +28,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+class OneLineReconnects(logging.Filter):
+    """discord.py logs every gateway reconnect at ERROR with a full traceback. An unreachable Discord is
+    expected and handled (it keeps retrying), so each try becomes one WARNING line naming the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+            error = record.exc_info[1]
+            message = str(record.msg)
+            record.msg = f"Discord's gateway is unreachable ({type(error).__name__}); {message[:1].lower()}{message[1:]}"
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup_logging(settings: LoggingSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if settings.format == "json":
@@ -42,3 +57,6 @@ def setup_logging(settings: LoggingSettings) -> None:
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
     for noisy in ("discord.gateway", "discord.http", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(settings.level)))
+    client_log = logging.getLogger("discord.client")
+    if not any(isinstance(known, OneLineReconnects) for known in client_log.filters):
+        client_log.addFilter(OneLineReconnects())

@@ -5,7 +5,12 @@ Lifecycle: :meth:`PushPipeline.start` starts the background loops (and the liste
 hand, lets in-flight Discord requests finish briefly, and cancels the rest. Nothing is lost by stopping:
 everything pending is in SQLite and the next start picks it up.
 
-Typical wiring (the bot's ``setup_hook`` calls ``start``, ``close`` calls ``stop``)::
+``start(deliver=False)`` runs everything but delivery: the process starts it before logging in to Discord, so
+the CAD's events are acknowledged, stored and processed while Discord is unreachable, and
+:meth:`PushPipeline.start_delivery` sends them once logged in.
+
+Typical wiring (the bot starts it before login and lets delivery go in ``setup_hook``; ``close`` calls
+``stop``)::
 
     pipeline = PushPipeline(storage, DiscordPySender(bot.http))
     pipeline.attach_server(pipeline.create_server(settings.server, discord_connected=bot.is_ready))
@@ -17,7 +22,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -95,6 +100,7 @@ class PushPipeline:
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: PushServer | None = None
         self._running = False
+        self._delivering = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -118,16 +124,18 @@ class PushPipeline:
             self.create_app(max_body_bytes=settings.max_body_bytes), settings.host, settings.port
         )
 
-    async def start(self) -> None:
+    async def start(self, *, deliver: bool = True) -> None:
+        """Start processing and the listener; with ``deliver`` (or a later :meth:`start_delivery`) delivery too."""
         if self._running:
+            if deliver:
+                await self.start_delivery()
             return
         self._running = True
         self.processor.resume()
         self.delivery.resume()
-        for name, loop in (("push-processor", self.processor.run), ("push-delivery", self.delivery.run)):
-            task = asyncio.create_task(loop(), name=name)
-            self._tasks.add(task)
-            task.add_done_callback(self._loop_ended)
+        self._spawn("push-processor", self.processor.run)
+        if deliver:
+            await self.start_delivery()
         if self._server is not None:
             try:
                 await self._server.start()
@@ -135,10 +143,23 @@ class PushPipeline:
                 await self.stop()
                 raise
 
+    async def start_delivery(self) -> None:
+        """Let the outbox go to Discord (the sender can reach it now); nothing if already delivering."""
+        if not self._running or self._delivering:
+            return
+        self._delivering = True
+        self._spawn("push-delivery", self.delivery.run)
+
+    def _spawn(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = asyncio.create_task(loop(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._loop_ended)
+
     async def stop(self) -> None:
         if not self._running:
             return
         self._running = False
+        self._delivering = False
         if self._server is not None:
             await self._server.stop()
         self.processor.request_stop()

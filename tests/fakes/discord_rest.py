@@ -142,6 +142,7 @@ class DiscordRestFake:
         window: float = 0.5,
         nonce_window: float = 300.0,
         token: str | None = None,
+        port: int = 0,
     ) -> None:
         self.limit = limit
         self.window = window
@@ -159,7 +160,8 @@ class DiscordRestFake:
         self._held: dict[int, asyncio.Event] = {}
         self._ids = itertools.count(1_100_000_000_000_000_000)
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        # 0 picks a free port at start; a fixed one lets a test point a process at Discord before it is up.
+        self.port = port
         self.request_arrived = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class DiscordRestFake:
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         server = site._server
         assert server is not None

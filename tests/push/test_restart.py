@@ -180,3 +180,29 @@ async def test_loops_survive_a_database_hiccup(
     await push_world.settle()
     assert failures == {"unprocessed_inbox": 0, "pending_head": 0}
     assert len(push_world.fake.messages(PANIC)) == 1
+
+
+async def test_started_before_discord_login_events_are_stored_and_wait_for_delivery(
+    push_world: PushWorld,
+) -> None:
+    # What the process does while it cannot log in to Discord yet: listener and processing, no delivery.
+    await push_world.pipeline.stop()
+    push_world.pipeline = push_world.build_pipeline()
+    await push_world.pipeline.start(deliver=False)
+
+    status, answer, _ = await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    assert (status, answer["status"]) == (200, "accepted")
+
+    async def processed_into_the_outbox() -> bool:
+        stats = await push_world.pipeline.store.outbox_stats()
+        return await push_world.pipeline.store.inbox_depth() == 0 and stats.depth == 2  # guilds A and B
+
+    await _until(processed_into_the_outbox)
+    push_world.pipeline.wake()
+    await asyncio.sleep(0.2)
+    assert push_world.fake.requests == []  # nothing is sent before the process is logged in
+
+    await push_world.pipeline.start_delivery()
+    await push_world.settle()
+    [message] = push_world.fake.messages(PANIC)
+    assert message.embeds[0]["title"] == "🚨 PANIC — Unit #57"
