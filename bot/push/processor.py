@@ -175,8 +175,10 @@ class UnitDirectory:
     async def _known(self, community_id: str) -> dict[int, str]:
         cached = self._cache.get(community_id)
         if cached is None:
-            cached = await self._store.unit_names(community_id)
-            self._cache[community_id] = cached
+            loaded = await self._store.unit_names(community_id)
+            # Another caller may have loaded (and since taught) the names while this one read: keep theirs,
+            # or a name learnt meanwhile would vanish from the cache.
+            cached = self._cache.setdefault(community_id, loaded)
         return cached
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from bot.push.cards import (
     apply_dispatch_event,
     is_card_event,
 )
+from bot.push.processor import UnitDirectory
 from bot.push.routing import category_for
 from bot.storage.models import Category
 from bot.storage.push_store import InboxEntry
@@ -128,6 +130,16 @@ async def test_unit_directory_survives_a_restart(push_world: PushWorld) -> None:
     await push_world.settle()
     messages = push_world.fake.messages(channel_of(GUILD_A, Category.UNITS))
     assert "1A-12 Jordan Reyes" in messages[-1].embeds[0]["title"]
+
+
+async def test_a_name_learnt_while_the_directory_loads_is_kept(push_world: PushWorld) -> None:
+    # A command teaches a name while the delivery worker, drawing a card, loads the same community's names.
+    directory = UnitDirectory(push_world.pipeline.store)
+    named = ev.UnitUpdateEvent.model_validate({"units": [{"id": 57, "data": {"unitNum": "1A-12"}}]})
+
+    await asyncio.gather(directory.learn_from(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))
+
+    assert (await directory.names(COMMUNITY_ID)).get(57) == "1A-12"
 
 
 async def test_unit_update_renames_a_unit(push_world: PushWorld) -> None:
