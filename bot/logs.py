@@ -29,10 +29,13 @@ class JsonFormatter(logging.Formatter):
 
 
 class OneLineReconnects(logging.Filter):
-    """discord.py logs every gateway reconnect at ERROR with a full traceback. An unreachable Discord is
-    expected and handled (it keeps retrying), so each try becomes one WARNING line naming the error."""
+    """One line per try at reaching Discord. discord.py logs every gateway reconnect at ERROR with a full
+    traceback; an unreachable Discord is expected and handled (it keeps retrying), so each becomes one WARNING
+    line naming the error. Its "logging in" line is dropped: the bot logs each login try that fails itself."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "logging in using static token":
+            return False
         if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
             error = record.exc_info[1]
             message = str(record.msg)

@@ -260,6 +260,7 @@ async def test_discord_unreachable_at_start_keeps_the_listener_and_delivers_once
         first, second = (await bot.wait_for(LOGIN_FAILED, count=2))[:2]
         assert "try 1:" in first and "try 2:" in second
         assert "retrying in" in first
+        assert bot.lines.index(second) == bot.lines.index(first) + 1  # nothing else logged per try
 
         url = f"http://127.0.0.1:{listener_port}"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
