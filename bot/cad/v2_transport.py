@@ -393,15 +393,11 @@ class V2Transport:
         feature = feature_name(op.request_type)
         if paused:
             message = f"The CAD asked the bot to slow down; try again in {_seconds_text(wait)}."
-        elif feature:
-            message = (
-                f"The CAD takes {op.budget_per_minute} {feature[:1].lower() + feature[1:]} requests a minute "
-                f"from this community and they are used up; try again in {_seconds_text(wait)}."
-            )
         else:
+            what = feature or "These CAD requests"
             message = (
-                f"The CAD takes only {op.budget_per_minute} of these requests a minute from this community; "
-                f"try again in {_seconds_text(wait)}."
+                f"{what} are limited by the CAD to {op.budget_per_minute} a minute for this community, and "
+                f"those are used up; try again in {_seconds_text(wait)}."
             )
         log.info(
             "CAD v2 %s community=%s not sent: %s for %.1f s",
