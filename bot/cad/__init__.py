@@ -1,5 +1,7 @@
-"""Sonoran CAD v1: the client (``client.CadClient``), wire models (``models``), typed errors (``errors``),
-plan tiers (``tiers``), request pacing (``limiter``) and a loopback simulator (``simulator.CadSimulator``).
+"""Sonoran CAD: the v1 client (``client.CadClient``) and the v2 client (``v2.CadV2Client``), both an
+``interface.CadApi`` over the same models (``models``) and typed errors (``errors``); plan tiers (``tiers``),
+v1 request pacing (``limiter``), v2 per-key budgets (``v2_limits``, numbers in ``v2_endpoints``), and a
+loopback simulator serving both APIs (``simulator.CadSimulator``, v2 routes in ``simulator_v2``).
 
-Nothing here knows about Discord; cogs call ``CadClient`` and show ``CadError.user_message``.
+Nothing here knows about Discord; cogs call a client and show ``CadError.user_message``.
 """

@@ -35,6 +35,7 @@ from bot.cad.errors import (
     CadNotLinkedError,
     CadPlanError,
     CadRateLimitedError,
+    CadTargetUnsupportedError,
     CadTimeoutError,
     CadUnavailableError,
     CadUnexpectedResponseError,
@@ -53,6 +54,7 @@ from bot.cad.models import (
     CustomRecord,
     LookupResult,
     LookupSearchType,
+    MemberTarget,
     NewDispatch,
     RecordType,
     Server,
@@ -138,6 +140,19 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def _v1_member(
+    target: MemberTarget | None, account: str | None, api_id: str | None, request_type: str
+) -> tuple[str | None, str | None]:
+    """``(account, api_id)`` for a ``MemberTarget``: v1 names members by account UUID or API ID only."""
+    if target is None:
+        return account, api_id
+    if account or api_id:
+        raise ValueError("name the member once: a target, or account/api_id")
+    if target.kind == "discord":
+        raise CadTargetUnsupportedError("v1 cannot target a Discord user ID", request_type=request_type)
+    return target.account_uuid, target.api_id
+
+
 def _only_list(body: Any, *wrappers: str) -> Any:
     """Accept a bare array or an object wrapping it under one of ``wrappers`` (sources disagree)."""
     if isinstance(body, dict):
@@ -148,7 +163,13 @@ def _only_list(body: Any, *wrappers: str) -> Any:
 
 
 class CadClient:
-    """Typed access to the CAD for many communities through one shared ``aiohttp.ClientSession``."""
+    """Typed access to the CAD for many communities through one shared ``aiohttp.ClientSession``.
+
+    Implements ``bot.cad.interface.CadApi``; members may be named by ``target`` (a ``MemberTarget``) or by the
+    older ``account``/``api_id`` keywords.
+    """
+
+    api_version = 1
 
     def __init__(
         self,
@@ -457,8 +478,10 @@ class CadClient:
         account: str | None = None,
         api_id: str | None = None,
         ident_ids: Sequence[int] | None = None,
+        target: MemberTarget | None = None,
     ) -> None:
         """Turn a unit's panic on or off. The CAD sends no push event for this; post your own message."""
+        account, api_id = _v1_member(target, account, api_id, "UNIT_PANIC")
         item = {**self._target(account=account, api_id=api_id, ident_ids=ident_ids), "isPanic": is_panic}
         await self.request(creds, "UNIT_PANIC", [item])
 
@@ -470,8 +493,10 @@ class CadClient:
         account: str | None = None,
         api_id: str | None = None,
         ident_ids: Sequence[int] | None = None,
+        target: MemberTarget | None = None,
     ) -> None:
         """Set a unit's status code (communities may define codes beyond 0-4, so any number >= 0 is sent)."""
+        account, api_id = _v1_member(target, account, api_id, "UNIT_STATUS")
         if status < 0:
             raise ValueError("a unit status code cannot be negative")
         item = {
@@ -526,7 +551,13 @@ class CadClient:
         account: str | None = None,
         api_ids: Sequence[str] | None = None,
         ident_ids: Sequence[int] | None = None,
+        target: MemberTarget | None = None,
     ) -> None:
+        if target is not None:
+            if api_ids:
+                raise ValueError("name the member once: a target, or account/api_ids")
+            account, api_id = _v1_member(target, account, None, "ATTACH_UNIT")
+            api_ids = [api_id] if api_id else None
         item: dict[str, Any] = {"serverId": creds.server_id, "callId": int(call_id)}
         if api_ids:
             item["units"] = list(api_ids)
@@ -539,9 +570,19 @@ class CadClient:
         await self.request(creds, "ATTACH_UNIT", [item])
 
     async def detach_unit(
-        self, creds: CadCredentials, *, account: str | None = None, api_ids: Sequence[str] | None = None
+        self,
+        creds: CadCredentials,
+        *,
+        account: str | None = None,
+        api_ids: Sequence[str] | None = None,
+        target: MemberTarget | None = None,
     ) -> None:
         """Detach units from whatever call they are on (the API takes no call ID)."""
+        if target is not None:
+            if api_ids:
+                raise ValueError("name the member once: a target, or account/api_ids")
+            account, api_id = _v1_member(target, account, None, "DETACH_UNIT")
+            api_ids = [api_id] if api_id else None
         item: dict[str, Any] = {"serverId": creds.server_id}
         if api_ids:
             item["units"] = list(api_ids)
@@ -655,7 +696,9 @@ class CadClient:
         account: str | None = None,
         api_id: str | None = None,
         username: str | None = None,
+        target: MemberTarget | None = None,
     ) -> Account:
+        account, api_id = _v1_member(target, account, api_id, "GET_ACCOUNT")
         item: dict[str, Any] = {}
         if account:
             item["account"] = account

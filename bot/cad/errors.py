@@ -53,6 +53,11 @@ FEATURE_NAMES: dict[str, str] = {
     "VERIFY_SECRET": "Account links",
     "GET_SERVERS": "Server lists",
     "SEND_PHOTO": "Photos",
+    "GET_CHARACTERS": "Character lists",
+    # v2 operations v1 has no request type for
+    "GET_DISPATCH_TEMPLATES": "Dispatch templates",
+    "CUSTOM_DISPATCH": "Dispatch templates",
+    "GET_INFO": "Community details",
 }
 
 _EXCERPT_LIMIT = 200
@@ -145,6 +150,38 @@ class CadNotEnabledError(CadError):
         super().__init__(detail, status=status, request_type=request_type, user_message=message)
 
 
+class CadPlanRefusedError(CadNotEnabledError):
+    """v2 402/403 (or a 400 saying a version is required): the community's plan lacks the feature.
+
+    The sentence names the plan the CAD reports (``plan``); the v1 tier table only helps the wording.
+    """
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        request_type: str | None = None,
+        plan: str | None = None,
+        current: Tier | None = None,
+    ) -> None:
+        super().__init__(detail, status=status, request_type=request_type)
+        self.plan = plan
+        self.current = current
+        feature = feature_name(request_type)
+        what = _lower_first(feature) if feature else "this CAD feature"
+        verb = "are" if feature else "is"
+        on_plan = f"this community's plan ({plan})" if plan else "this community's plan"
+        hint = ""
+        # The hint only helps when it points above the plan the CAD reported.
+        if self.required is not None and (current is None or current < self.required):
+            hint = f"; {'they usually need' if feature else 'it usually needs'} {self.required.display_name}"
+        self.user_message = (
+            f"The CAD says {what} {verb} not available on {on_plan}{hint}, so an admin should check the plan "
+            "in the CAD."
+        )
+
+
 def _lower_first(text: str) -> str:
     # "911 calls" and "Blips" alike read naturally mid-sentence.
     return text[:1].lower() + text[1:]
@@ -165,9 +202,46 @@ class CadEmptySearchError(CadError):
 
 
 class CadNotLinkedError(CadError):
-    """404 ``API ID NOT LINKED TO AN ACCOUNT IN THIS COMMUNITY``."""
+    """404 ``API ID NOT LINKED TO AN ACCOUNT IN THIS COMMUNITY`` (v1), or a v2 target the CAD has no account for."""
 
     default_user_message = "Your Discord account is not linked to a CAD account yet; link it with /link."
+
+
+# v2 recognises members by the Discord link in their CAD account; /link covers accounts without one.
+NOT_LINKED_HOW_TO = (
+    "Your Discord account is not linked to a CAD account in this community yet: link Discord in your "
+    "CAD account settings, or run /link with your Account Secret ID."
+)
+
+
+class CadTargetUnsupportedError(CadError):
+    """The API version in use cannot address a member this way (v1 has no Discord target)."""
+
+    default_user_message = (
+        "This bot's CAD connection cannot recognise members by their Discord account; "
+        "link your CAD account with /link and your Account Secret ID first."
+    )
+
+
+class CadUnknownServerError(CadError):
+    """v2 404 on a server route: the configured CAD server ID does not exist in this community."""
+
+    default_user_message = (
+        "The CAD has no server with the ID set for this Discord server; the CAD server id in /setup is "
+        "wrong, so an admin needs to run /setup again."
+    )
+
+
+class CadNotFoundError(CadError):
+    """v2 404 for a call, blip or template that is not (or no longer) in the CAD."""
+
+    default_user_message = "The CAD no longer has that item; it may have been closed or removed."
+
+
+class CadInvalidRequestError(CadError):
+    """v2 400/409: the CAD rejected what was sent as invalid (its detail goes to the log, not the member)."""
+
+    default_user_message = "The CAD did not accept that request as entered; check the values and try again."
 
 
 class CadRateLimitedError(CadError):
@@ -182,9 +256,10 @@ class CadRateLimitedError(CadError):
         status: int | None = None,
         request_type: str | None = None,
         retry_after: float | None = None,
+        user_message: str | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(detail, status=status, request_type=request_type)
+        super().__init__(detail, status=status, request_type=request_type, user_message=user_message)
 
 
 class CadUnavailableError(CadError):

@@ -1,4 +1,4 @@
-"""Pydantic models for what the Sonoran CAD v1 API sends and accepts.
+"""Pydantic models for what the Sonoran CAD API (v1 and v2) sends and accepts.
 
 Reading is lenient on purpose: the docs, the official SDK and real payloads disagree (``apiIds`` vs
 ``apiId1``/``apiId2``, ``notes`` as ``""`` or a list or a bare string, numbers sent as strings, ``null``
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -237,6 +237,77 @@ class CadCredentials(BaseModel):
         return value
 
 
+# ---------------------------------------------------------------------------------------------- member targets
+
+TargetKind = Literal["discord", "account", "api_id"]
+
+
+class MemberTarget(BaseModel):
+    """Whom a CAD request acts for: exactly one of a Discord user ID, a CAD account UUID or an API ID.
+
+    v2 sends it as ``discord`` / ``accountUuid`` / ``apiId``; v1 as ``account`` / ``apiId`` and cannot name a
+    Discord user at all (``CadTargetUnsupportedError``). Build one with ``MemberTarget.discord(user.id)``,
+    ``MemberTarget.account(uuid)`` or ``MemberTarget.api(api_id)``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    discord_id: str | None = None
+    account_uuid: str | None = None
+    api_id: str | None = None
+
+    @field_validator("discord_id", mode="before")
+    @classmethod
+    def _snowflake(cls, value: Any) -> Any:
+        # Snowflakes exceed 2**53, so they travel as strings; a bool is never a user.
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("a Discord user ID is a number such as 123456789012345678")
+        text = str(value).strip()
+        if not text.isdigit() or int(text) <= 0:
+            raise ValueError("a Discord user ID is a number such as 123456789012345678")
+        return text
+
+    @field_validator("account_uuid", "api_id", mode="before")
+    @classmethod
+    def _non_blank(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty string")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberTarget:
+        given = [v for v in (self.discord_id, self.account_uuid, self.api_id) if v is not None]
+        if len(given) != 1:
+            raise ValueError("name the member by exactly one of discord_id, account_uuid or api_id")
+        return self
+
+    @classmethod
+    def discord(cls, user_id: int | str) -> MemberTarget:
+        return cls(discord_id=str(user_id))
+
+    @classmethod
+    def account(cls, account_uuid: str) -> MemberTarget:
+        return cls(account_uuid=account_uuid)
+
+    @classmethod
+    def api(cls, api_id: str) -> MemberTarget:
+        return cls(api_id=api_id)
+
+    @property
+    def kind(self) -> TargetKind:
+        if self.discord_id is not None:
+            return "discord"
+        return "account" if self.account_uuid is not None else "api_id"
+
+    @property
+    def value(self) -> str:
+        return self.discord_id or self.account_uuid or self.api_id or ""
+
+
 # ---------------------------------------------------------------------------------------------- calls
 
 
@@ -344,6 +415,31 @@ class NewDispatch(BaseModel):
         return {"serverId": server_id, **body}
 
 
+class DispatchChanges(BaseModel):
+    """The fields a dispatch call edit may change (v2 ``update_dispatch_call``); send only what changes.
+
+    ``metadata`` replaces the stored object on the CAD, so resend the keys to keep.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+    origin: int | None = Field(None, ge=0)
+    status: int | None = Field(None, ge=0)
+    priority: int | None = Field(None, ge=1)
+    block: str | None = None
+    address: str | None = None
+    postal: str | None = None
+    title: str | None = Field(None, min_length=1, max_length=200)
+    code: str | None = None
+    description: str | None = None
+    primary: int | None = None
+    track_primary: bool | None = Field(None, alias="trackPrimary")
+    metadata: dict[str, str] | None = Field(None, alias="metaData")
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
 # ------------------------------------------------------------------------------------------ units, accounts
 
 
@@ -421,6 +517,7 @@ class Account(CadModel):
     last_login: str | None = Field(None, alias="lastLogin")
     permissions: dict[str, bool] = Field(default_factory=dict)
     api_ids: StrList = Field(default_factory=list, alias="apiIds")
+    community_user_id: Text = Field("", alias="communityUserId")  # v2 only (the game's link)
 
     @property
     def is_banned(self) -> bool:
@@ -612,3 +709,80 @@ class LookupResult(CadModel):
 
     def of_type(self, record_type: RecordType | int) -> list[CustomRecord]:
         return [record for record in self.records if record.type == int(record_type)]
+
+
+# ---------------------------------------------------------------------------------------------- v2 only
+
+
+class TemplateStatusOption(CadModel):
+    """One status a custom dispatch call may take: its own ``id`` (what the call's values carry), a label,
+    and the standard call status (0 pending, 1 active, 2 closed) it stands for."""
+
+    id: Text
+    label: Text = ""
+    status: int = int(CallStatus.ACTIVE)
+
+
+class TemplateField(CadModel):
+    """A field of a dispatch template. ``binding`` ties it to a standard call field (status, units, priority,
+    description ...); bound status/units/description fields are locked and required."""
+
+    uid: Text
+    type: Text = ""
+    label: Text = ""
+    binding: Text = ""
+    size: OptInt = None
+    required: bool = False
+    locked: bool = False
+    placeholder: Text = ""
+    options: StrList = Field(default_factory=list)
+
+
+class TemplateSection(CadModel):
+    uid: Text = ""
+    label: Text = ""
+    icon: Text = ""
+    size: OptInt = None
+    fields: list[TemplateField] = Field(default_factory=list)
+
+
+class DispatchTemplate(CadModel):
+    """A community's dispatch template (v2 ``/emergency/dispatch-templates``): the form a custom call fills."""
+
+    template_id: int = Field(alias="templateId")
+    name: Text = ""
+    version: OptInt = None
+    is_default: bool = Field(False, alias="isDefault")
+    status_options: list[TemplateStatusOption] = Field(default_factory=list, alias="statusOptions")
+    sections: list[TemplateSection] = Field(default_factory=list)
+
+    def iter_fields(self) -> Iterator[TemplateField]:
+        for section in self.sections:
+            yield from section.fields
+
+    def field(self, uid: str) -> TemplateField | None:
+        return next((f for f in self.iter_fields() if f.uid == uid), None)
+
+    def bound_field(self, binding: str) -> TemplateField | None:
+        """The field bound to a standard call field (``status``, ``units``, ``priority`` ...), if any."""
+        wanted = binding.casefold()
+        return next((f for f in self.iter_fields() if f.binding.casefold() == wanted), None)
+
+    @property
+    def display_name(self) -> str:
+        return self.name.strip() or f"Template {self.template_id}"
+
+
+class CommunityInfo(CadModel):
+    com_id: Text = Field("", alias="comId")
+    name: Text = ""
+    timezone: Text = ""
+    custom_login_url: Text = Field("", alias="customLoginUrl")
+
+
+class CadInfo(CadModel):
+    """v2 ``/general/info``: the community behind the API key and its 10-codes."""
+
+    uuid: Text = ""
+    community: CommunityInfo = Field(default_factory=CommunityInfo)
+    codes: StrList = Field(default_factory=list)

@@ -1,4 +1,5 @@
-"""A stateful loopback Sonoran CAD (v1) for tests, benchmarks and local development.
+"""A stateful loopback Sonoran CAD (v1, and v2 through ``simulator_v2`` on the same state) for tests,
+benchmarks and local development.
 
 It answers the same contract as ``api.sonorancad.com`` for every type ``CadClient`` sends: the envelope checks
 (community ID, then key, then type), per-community plan enforcement from ``MIN_TIER``, the documented bodies
@@ -9,6 +10,7 @@ route. Faults can be injected: latency, 5xx, 429 (optionally with ``Retry-After`
 Where the docs say nothing (an unknown call ID, a unit that is not logged in) the simulator accepts the
 request and changes nothing rather than inventing an error the real CAD may not send.
 
+Requests under ``/v2/`` go to ``SimulatorV2`` (``sim.v2``), which serves the v2 API from the same communities.
 Every request is recorded in ``requests`` without its API key. Run a dev server with
 ``python -m bot.cad.simulator [PORT]``; it seeds community ``dev`` whose key is ``$CAD_SIM_API_KEY``
 (default ``dev-key``).
@@ -37,6 +39,7 @@ from aiohttp import web
 
 from bot.cad.endpoints import ENDPOINT_WORDING_TYPES, type_for_path
 from bot.cad.models import RecordType
+from bot.cad.simulator_v2 import SimulatorV2
 from bot.cad.tiers import MIN_TIER, Tier
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class SimRequest:
     at: float
     path: str = ""
     status: int | None = None
+    method: str = "POST"  # v2 requests are recorded under their operation id (``create_911_call``)
 
 
 @dataclass
@@ -71,6 +75,8 @@ class SimAccount:
     permissions: dict[str, bool] = field(default_factory=dict)
     joined: str = "2024-01-01T00:00:00"
     last_login: str = "2024-01-01T00:00:00"
+    discord_id: str = ""  # the Discord account linked in the CAD (v2 `discord` target); "" = not linked
+    community_user_id: str = ""  # the game's link (v2 `communityUserId`)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -261,7 +267,10 @@ class SimCommunity:
         api_ids: Iterable[str] = (),
         status: int = 1,
         permissions: Mapping[str, bool] | None = None,
+        discord_id: int | str | None = None,
+        community_user_id: str = "",
     ) -> SimAccount:
+        """``discord_id`` links the account to a Discord user (what v2's ``discord`` target finds)."""
         account = SimAccount(
             uuid=uuid or str(uuid_module.uuid4()),
             username=username,
@@ -269,6 +278,8 @@ class SimCommunity:
             api_ids=list(api_ids),
             status=status,
             permissions=dict(permissions or {"police": True}),
+            discord_id=str(discord_id) if discord_id is not None else "",
+            community_user_id=community_user_id,
         )
         self.accounts[account.uuid] = account
         return account
@@ -585,6 +596,7 @@ class CadSimulator:
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._base_url: str | None = None
+        self.v2 = SimulatorV2(self)
         self._handlers: dict[str, Handler] = {
             "CALL_911": self._call_911,
             "REMOVE_911": self._remove_911,
@@ -682,7 +694,7 @@ class CadSimulator:
     def clear_faults(self) -> None:
         self._faults.clear()
 
-    def _take_fault(self, request_type: str) -> _Fault | None:
+    def take_fault(self, request_type: str) -> _Fault | None:
         for fault in self._faults:
             if fault.request_type in (None, request_type):
                 self._faults.remove(fault)
@@ -690,6 +702,16 @@ class CadSimulator:
         return None
 
     # -------------------------------------------------------------------------------------- inspection
+
+    def record_request(
+        self, request_type: str, community_id: str, data: Any, path: str, method: str
+    ) -> SimRequest:
+        """Note a request as it arrived (no key); ``status`` is filled in once it is answered."""
+        record = SimRequest(
+            type=request_type, community_id=community_id, data=data, at=time.time(), path=path, method=method
+        )
+        self.requests.append(record)
+        return record
 
     def requests_of(self, request_type: str) -> list[SimRequest]:
         return [r for r in self.requests if r.type == request_type]
@@ -700,6 +722,8 @@ class CadSimulator:
     # -------------------------------------------------------------------------------------- dispatching
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/v2/"):
+            return await self.v2.handle(request)
         raw = await request.read()
         try:
             envelope = json.loads(raw) if raw else None
@@ -718,9 +742,9 @@ class CadSimulator:
         self.requests.append(record)
 
         if self.latency_s > 0:
-            await self._pause(self.latency_s)
+            await self.sleep_unless_stopping(self.latency_s)
 
-        fault = self._take_fault(request_type)
+        fault = self.take_fault(request_type)
         if fault is not None and fault.kind == "drop":
             log.debug("CAD simulator dropping %s", request_type)
             if request.transport is not None:
@@ -736,7 +760,7 @@ class CadSimulator:
         log.debug("CAD simulator %s community=%s -> %s", request_type, record.community_id, response.status)
         return response
 
-    async def _pause(self, seconds: float) -> None:
+    async def sleep_unless_stopping(self, seconds: float) -> None:
         # Wakes early when the simulator stops, so shutdown never waits out an injected delay.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
@@ -1079,7 +1103,8 @@ def _matches(value: str | None, wanted: str, partial: bool) -> bool:
 
 def seed_demo(community: SimCommunity) -> None:
     """A small, believable data set for local development and benchmarks."""
-    alice = community.add_account("alice", api_ids=["discord:1001", "STEAM:11000010a0b0c0d"])
+    # Alice linked Discord in the CAD (v2 finds her by `discord`); Bob did not.
+    alice = community.add_account("alice", api_ids=["discord:1001", "STEAM:11000010a0b0c0d"], discord_id=1001)
     bob = community.add_account("bob", api_ids=["discord:1002"])
     a10 = community.add_unit(account=alice, unit_num="A-10", name="Alice Adams", department="LSPD")
     community.add_unit(account=bob, unit_num="M-2", name="Bob Brown", department="LSFD", status=3)
@@ -1096,6 +1121,7 @@ async def _serve(port: int) -> None:
     simulator = CadSimulator(host="127.0.0.1", port=port)
     community = simulator.add_community("dev", os.environ.get("CAD_SIM_API_KEY", "dev-key"), Tier.PRO)
     seed_demo(community)
+    simulator.v2.add_dispatch_template(community.community_id)
     base_url = await simulator.start()
     log.info("CAD simulator serving %s (community id 'dev', key from $CAD_SIM_API_KEY)", base_url)
     try:

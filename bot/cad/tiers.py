@@ -164,3 +164,16 @@ del S, P3, P4
 def required_tier(request_type: str) -> Tier | None:
     """The minimum plan for ``request_type``, or ``None`` when no source states one."""
     return MIN_TIER.get(request_type.upper())
+
+
+def tier_from_plan_name(name: Any) -> Tier | None:
+    """The plan v2 ``/general/version`` names (``"PLUS"``, ``"Sonoran One"``), or ``None`` for a name we
+    do not know. v2 reports the plan by name; its number does not follow v1's table, so the name wins."""
+    if not isinstance(name, str):
+        return None
+    words = " ".join(name.replace("_", " ").replace("-", " ").upper().split())
+    words = words.removeprefix("SONORAN CAD ").strip()
+    for tier, short in _SHORT_NAMES.items():
+        if words == short.upper():
+            return Tier(tier)
+    return None

@@ -16,6 +16,7 @@ from bot.cad.client import CadClient
 from bot.cad.models import CadCredentials
 from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.tiers import Tier
+from bot.cad.v2 import CadV2Client
 
 COMMUNITY_ID = "test-community"
 # Distinctive so a leak anywhere (logs, reprs, exception text) is easy to search for.
@@ -30,6 +31,10 @@ FAST_CLIENT: dict[str, Any] = {
     "backoff_s": 0.01,
     "max_retry_after_s": 0.5,
 }
+
+
+# The v2 client with the same fast defaults (its per-key budgets are the real ones).
+FAST_V2_CLIENT: dict[str, Any] = {"timeout_s": 5.0, "max_retries": 2, "backoff_s": 0.01}
 
 
 class FakeClock:
@@ -85,3 +90,22 @@ def make_cad_client(
 @pytest.fixture
 def cad_client(make_cad_client: Callable[..., CadClient]) -> CadClient:
     return make_cad_client()
+
+
+@pytest.fixture
+def make_v2_client(
+    cad_http_session: aiohttp.ClientSession, cad_sim: CadSimulator
+) -> Callable[..., CadV2Client]:
+    """Build a v2 client against the simulator; keyword arguments override ``FAST_V2_CLIENT``."""
+
+    def build(**overrides: Any) -> CadV2Client:
+        options = {**FAST_V2_CLIENT, **overrides}
+        base_url = options.pop("base_url", cad_sim.base_url)
+        return CadV2Client(cad_http_session, base_url=base_url, **options)
+
+    return build
+
+
+@pytest.fixture
+def v2_client(make_v2_client: Callable[..., CadV2Client]) -> CadV2Client:
+    return make_v2_client()
