@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import DeliveryConfig, DiscordPySender, DiscordSender
+from bot.push.delivery import BucketState, DeliveryConfig, DiscordPySender, DiscordSender, RequestKind
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
@@ -59,6 +59,9 @@ class InstantSender:
 
     async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
         self.edits += 1
+
+    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
+        return None  # no rate limits here
 
 
 async def open_storage(folder: Path, routes: Sequence[Category]) -> Storage:
