@@ -595,6 +595,8 @@ class DeliveryWorker:
             return True  # look again: the slot is free now, or something more urgent came
         async with self._slots.take(priority) as waited:
             if waited:
+                if self._stopping:
+                    return False
                 # Other channels went first; this one may have more urgent (or more) work by now.
                 head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
                 rows = await self._next_rows(lane, head)
@@ -833,6 +835,8 @@ class DeliveryWorker:
             return True
         async with self._slots.take(card.priority) as waited:
             if waited:
+                if self._stopping:
+                    return False
                 due = await self._store.due_card_edits(channel_id, self._clock(), 1)
                 if not due:
                     return False

@@ -466,23 +466,25 @@ class PushProcessor:
         """Learn the unit names of the unprocessed events the panic alerts among ``rows`` overtake, into
         ``changes`` (committed with the batch), so an alert names a unit that logged in or was renamed just
         before it. The overtaken events are processed later as usual."""
-        panics = [row for row in rows if row.event_type in _PANIC_EVENT_TYPES and row.community_id]
-        if not panics:
+        panics = [row for row in rows if row.event_type in _PANIC_EVENT_TYPES]
+        communities = {row.community_id for row in panics if row.community_id}
+        if not communities:
             return
-        communities = {row.community_id for row in panics}
         ahead = await self._store.unprocessed_inbox_before(
             panics[-1].id, _NAMING_EVENT_TYPES, _NAMES_LOOKAHEAD
         )
-        for row in ahead:
-            if row.community_id not in communities:
+        known = {community_id: await self._units.names(community_id) for community_id in communities}
+        for index, row in enumerate(ahead):
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # parsing is CPU work: let acknowledgements through
+            names = known.get(row.community_id or "")
+            if names is None or row.community_id is None:
                 continue
-            assert row.community_id is not None
-            known = await self._units.names(row.community_id)
             learnt = changes.unit_names.setdefault(row.community_id, {})
             outcome = ev.parse_event(row.event_type, row.body.get("data"), row.body)
             for event in outcome.events:
                 for ident, label in _units_named_by(event).items():
-                    if learnt.get(ident, known.get(ident)) != label:
+                    if learnt.get(ident, names.get(ident)) != label:
                         learnt[ident] = label
 
     async def _yield(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
