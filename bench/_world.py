@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import DeliveryConfig, DiscordPySender, DiscordSender
+from bot.push.delivery import BucketState, DeliveryConfig, DiscordPySender, DiscordSender, RequestKind
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
@@ -60,13 +60,19 @@ class InstantSender:
     async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
         self.edits += 1
 
+    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
+        return None  # no rate limits here
 
-async def open_storage(folder: Path, routes: Sequence[Category]) -> Storage:
-    """A fresh database with one guild connected to the community and ``routes`` pointed at channels."""
+
+async def open_storage(folder: Path, routes: Sequence[Category], *, channel: int | None = None) -> Storage:
+    """A fresh database with one guild connected to the community and ``routes`` pointed at channels (each at
+    its own, or all at ``channel``, as a small community does)."""
     storage = await Storage.open(folder / "bench.sqlite3", Fernet.generate_key().decode())
     await storage.guilds.set_cad(GUILD_ID, COMMUNITY_ID, API_KEY, 1)
     for category in routes:
-        await storage.routes.set_channel(GUILD_ID, category, CHANNELS[category])
+        await storage.routes.set_channel(
+            GUILD_ID, category, CHANNELS[category] if channel is None else channel
+        )
     return storage
 
 

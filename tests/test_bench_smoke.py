@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cards, commands, delivery, ingest
+from bench import alerts, cards, commands, delivery, ingest
 from bench.__main__ import parse_args
 from bench._common import PERFORMANCE_MD, REPO_ROOT, BenchOptions, BenchReport, write_section
 
@@ -56,6 +56,20 @@ def test_delivery_quick_delivers_every_event_exactly_once_within_the_bucket() ->
     assert numbers["min_messages"] <= numbers["messages"] < numbers["events"]  # packed
     assert _finite_positive(numbers["seconds"]) and _finite_positive(numbers["baseline_seconds"])
     assert numbers["theoretical_seconds"] == delivery.theoretical_seconds(100)[1] == 0.5
+
+
+def test_alerts_quick_puts_every_panic_ahead_of_the_flood_and_delivers_the_flood_in_order() -> None:
+    numbers = _run(alerts).numbers
+
+    assert numbers["units"] + numbers["records"] == numbers["events"] == alerts.QUICK.events
+    assert numbers["flood_in_order"] == 1.0
+    assert numbers["panics_delivered"] == numbers["panics"] == len(alerts.QUICK.panic_offsets_s) + 1
+    assert numbers["panics_once"] == 1.0
+    # The first panic was POSTed behind the whole flood, which needs several rate-limit windows to drain.
+    assert numbers["first_panic_before_flood_end"] == 1.0
+    assert numbers["exhausted_bucket_requests"] == 0
+    assert _finite_positive(numbers["flood_seconds"]) and _finite_positive(numbers["baseline_seconds"])
+    assert numbers["theoretical_seconds"] == alerts.theoretical_seconds(18, 5, 1.0) == 3.0
 
 
 def test_cards_quick_coalesces_edits_and_ends_with_the_right_card() -> None:
@@ -110,7 +124,7 @@ def test_cli_arguments() -> None:
     names, options = parse_args(["delivery", "--quick", "--no-write"])
     assert names == ["delivery"] and options.quick and not options.write
     names, options = parse_args([])
-    assert names == ["ingest", "delivery", "cards", "commands"] and options.write
+    assert names == ["ingest", "delivery", "alerts", "cards", "commands"] and options.write
     assert options.output == PERFORMANCE_MD
     with pytest.raises(SystemExit):
         parse_args(["nonsense"])

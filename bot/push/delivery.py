@@ -1,16 +1,41 @@
-"""The delivery worker: sends the outbox to Discord, per channel, exactly once as far as Discord allows.
+"""The delivery worker: sends the outbox to Discord, per channel, most urgent first, exactly once as far as
+Discord allows.
 
-* Channels are served in parallel, one request in flight per channel, so a channel's messages keep their order
-  and one slow or broken channel never holds up another.
-* When a backlog forms, consecutive embeds of a channel are packed into one message (up to 10 embeds and 6000
-  characters). Which rows form a message is committed *before* the request, and the message carries a
-  ``nonce`` derived from its lead row with ``enforce_nonce``: a resend after a crash is the same message with
-  the same nonce, which Discord answers with the message it already has instead of posting a duplicate.
-* Live cards are posted through the outbox (so they keep their place in the channel) and then edited in
-  place; an edit always renders the card's latest state, so changes faster than Discord's rate limit coalesce.
-* Rate limits are discord.py's: its HTTP client never sends into an exhausted bucket and waits out 429s.
-  5xx answers and timeouts are retried here with exponential backoff; 403 and 404 (unknown channel) are
-  permanent: recorded on the route for admins and the channel's queue is dropped instead of retried forever.
+* **Lanes.** Every channel has two lanes, each with one request in flight: *posts* (the outbox: alerts and the
+  first post of live cards) and *edits* (live cards changed since Discord last showed them). Discord limits the
+  two in separate buckets, so a channel busy editing cards never holds up its alerts, and one slow or broken
+  channel never holds up another.
+* **Urgency.** Every delivery has a priority (:func:`bot.storage.models.delivery_priority`: panic, then 911
+  calls, then dispatch, then everything else). A channel's next message is led by its most urgent pending row,
+  the oldest of that priority first; a message packs only rows of one priority, so a category's messages keep
+  their order, and packing never waits for more rows to come (an alert leaves with whatever is pending when its
+  turn comes). Card edits go 911 calls' cards first.
+* **No starvation.** When the last ``fair_turn_every - 1`` messages of a channel all overtook an older, less
+  urgent row, the next message is led by the channel's oldest row instead, so routine traffic keeps at least
+  that share of the channel while urgent traffic fills it. Panic alerts are the one exception: a fair turn waits
+  for them (only a channel flooded with panic alerts could hold routine work back, and then those matter most).
+* **Slots are claimed when they are free.** discord.py's client waits for an exhausted bucket *inside* its
+  request call, so a message handed to it while the bucket is empty would hold the next slot whatever became
+  pending meanwhile. The worker therefore reads discord.py's own bucket bookkeeping (:meth:`DiscordSender.bucket`)
+  and waits for the slot *before* it picks and claims the next message; a wait ends early when more urgent work
+  arrives. Routine and dispatch traffic also leaves the last request of each rate-limit window to urgent
+  alerts until ``urgent_headroom_s`` before the window resets (the window's throughput is unchanged: that last
+  request still goes out before the reset), so an alert behind a flood waits at most that long for its slot.
+* **Global budget.** At most ``max_parallel_requests`` requests are in flight across all channels; when lanes
+  compete, the most urgent waiter gets the next free slot (then the longest waiting), and one slot is kept for
+  urgent alerts.
+* **Exactly once.** Which rows form a message is committed *before* the request, and the message carries a
+  ``nonce`` derived from its batch (the id of its first row) with ``enforce_nonce``: a resend after a crash is
+  the same message with the same nonce, which Discord answers with the message it already has instead of
+  posting a duplicate.
+* **Live cards** are posted through the outbox (so they keep their place among their category's messages) and
+  then edited in place; an edit always renders the card's latest state, so changes faster than Discord's rate
+  limit coalesce.
+* **Failures.** 5xx answers and timeouts are retried with exponential back-off (jittered, counting attempts).
+  A rate-limit answer that reaches the worker (discord.py retries most 429s itself) is not an error: the lane
+  waits exactly the ``Retry-After`` it was given (kept within ``rate_limit_floor_s`` .. ``backoff_max_s``) and
+  the attempt does not count towards later back-offs. 403 and 404 (unknown channel) are permanent: recorded on
+  the route for admins and the channel's queue is dropped instead of retried forever.
 
 This module holds the only discord.py import of ``bot.push``: the :class:`DiscordPySender` adapter.
 """
@@ -20,12 +45,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
+import itertools
 import logging
 import random
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import aiohttp
@@ -35,7 +63,8 @@ from discord.http import Route
 from bot.formatting.limits import EMBEDS_PER_MESSAGE, EmbedDict, pack_embeds
 from bot.push.metrics import PushMetrics
 from bot.storage.db import DatabaseError
-from bot.storage.push_store import CardRow, OutboxRow, PushStore
+from bot.storage.models import Priority
+from bot.storage.push_store import CardRow, DueLane, OutboxRow, PendingHead, PushStore
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +76,13 @@ NO_MENTIONS: dict[str, Any] = {"parse": []}
 # Discord errors that mean "this message is gone" rather than "this channel is gone".
 UNKNOWN_MESSAGE_CODE = 10008
 STORAGE_ERRORS = (sqlite3.Error, DatabaseError)
+
+
+class RequestKind(StrEnum):
+    """The two kinds of request delivery makes; Discord limits each in its own per-channel bucket."""
+
+    POST = "post"
+    EDIT = "edit"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -69,6 +105,10 @@ class RetryableDeliveryError(DeliveryError):
         self.retry_after = retry_after
 
 
+class RateLimitedError(RetryableDeliveryError):
+    """A rate-limit answer (429): wait ``retry_after`` (None: the server did not say) and try again; no error."""
+
+
 class ChannelUnavailableError(DeliveryError):
     """The channel refuses us for good (403 missing access/permissions, 404 unknown channel)."""
 
@@ -81,12 +121,33 @@ class RejectedMessageError(DeliveryError):
     """Discord rejected the message itself (400): resending the same thing can never work."""
 
 
+@dataclass(frozen=True, slots=True)
+class BucketState:
+    """What the rate limiter knows of one bucket: requests it still allows before it resets, and when that is
+    (``resets_in`` None: not known, or already reset)."""
+
+    remaining: int
+    resets_in: float | None
+
+
 class DiscordSender(Protocol):
     async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
         """Post ``payload`` (Discord's message JSON) and return the new message's ID."""
         ...
 
     async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None: ...
+
+    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
+        """The state of the channel's rate-limit bucket for ``kind``; None when nothing is known (send at once)."""
+        ...
+
+
+def _route(channel_id: int, kind: RequestKind, message_id: int = 0) -> Route:
+    if kind is RequestKind.POST:
+        return Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+    return Route(
+        "PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=channel_id, message_id=message_id
+    )
 
 
 class DiscordPySender:
@@ -98,21 +159,40 @@ class DiscordPySender:
         self._timeout_s = timeout_s
 
     async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
-        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        data = await self._request(route, payload, editing=False)
+        data = await self._request(_route(channel_id, RequestKind.POST), payload, editing=False)
         try:
             return int(data["id"])
         except (TypeError, KeyError, ValueError):
             raise RetryableDeliveryError("Discord answered without a message ID") from None
 
     async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
-        route = Route(
-            "PATCH",
-            "/channels/{channel_id}/messages/{message_id}",
-            channel_id=channel_id,
-            message_id=message_id,
-        )
-        await self._request(route, payload, editing=True)
+        await self._request(_route(channel_id, RequestKind.EDIT, message_id), payload, editing=True)
+
+    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
+        """Read from discord.py's own bookkeeping (``HTTPClient._buckets``, updated from every answer's
+        ``X-RateLimit-*`` headers). It is internal to discord.py: if it is missing or not as expected, this
+        says "not known" and the request simply goes, with discord.py still keeping it within the limit."""
+        route = _route(channel_id, kind)
+        try:
+            hashes = self._http._bucket_hashes
+            buckets = self._http._buckets
+            bucket_hash = hashes.get(route.key)
+            ratelimit = buckets.get(f"{bucket_hash or route.key}:{route.major_parameters}")
+            if ratelimit is None:
+                return None
+            now = asyncio.get_running_loop().time()
+            expires: float | None = ratelimit.expires
+            if expires is not None and now > expires:
+                # discord.py resets the bucket on its next use.
+                return BucketState(
+                    remaining=max(0, int(ratelimit.limit) - int(ratelimit.outgoing)), resets_in=None
+                )
+            return BucketState(
+                remaining=max(0, int(ratelimit.remaining)),
+                resets_in=None if expires is None else expires - now,
+            )
+        except (AttributeError, TypeError, ValueError):
+            return None
 
     async def _request(self, route: Route, payload: dict[str, Any], *, editing: bool) -> Any:
         try:
@@ -129,14 +209,14 @@ class DiscordPySender:
                 f"404 Not Found: the channel no longer exists (Discord code {exc.code})"
             ) from None
         except discord.RateLimited as exc:
-            raise RetryableDeliveryError("rate limited by Discord", retry_after=exc.retry_after) from None
+            raise RateLimitedError("rate limited by Discord", retry_after=exc.retry_after) from None
         except discord.DiscordServerError as exc:
             raise RetryableDeliveryError(f"Discord server error {exc.status}") from None
         except discord.HTTPException as exc:
             if exc.status == 429:
-                # A 429 discord.py would not retry (no Via header: Cloudflare). Back off for a good while.
+                # A 429 discord.py would not retry (no Via header: Cloudflare), or one it gave up retrying.
                 retry_after = _retry_after_header(exc.response)
-                raise RetryableDeliveryError("rate limited before reaching Discord", retry_after) from None
+                raise RateLimitedError("rate limited before reaching Discord", retry_after) from None
             if exc.status in (400, 413) or exc.code == 50035:
                 raise RejectedMessageError(
                     f"{exc.status}: Discord rejected the message (code {exc.code})"
@@ -177,6 +257,83 @@ def make_nonce(prefix: str, lead_row_id: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
+# Scheduling: when a bucket allows a request, and who gets the global slots
+
+
+def bucket_wait(state: BucketState | None, *, urgent: bool, headroom_s: float) -> float:
+    """Seconds until a request may take a token of this bucket (0: now).
+
+    The last token of a window is kept for urgent requests until ``headroom_s`` before the window resets; an
+    empty bucket is waited out here, not inside discord.py, so the choice of what to send stays open.
+    """
+    if state is None or state.resets_in is None or state.resets_in <= 0:
+        return 0.0
+    if state.remaining >= 2 or (state.remaining == 1 and urgent):
+        return 0.0
+    if state.remaining == 1:
+        return max(0.0, state.resets_in - headroom_s)
+    return state.resets_in
+
+
+class PrioritySlots:
+    """At most ``size`` holders at once. Waiters are served most urgent first, then first come first served;
+    with more than one slot, the last free one is kept for urgent requests."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("at least one slot is needed")
+        self._size = size
+        self._free = size
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    def _may_take(self, priority: Priority) -> bool:
+        kept = 0 if priority.urgent or self._size == 1 else 1
+        return self._free > kept
+
+    @contextlib.asynccontextmanager
+    async def take(self, priority: Priority) -> AsyncIterator[bool]:
+        """Hold a slot; yields True if it had to wait for it (the caller may want to look at its work again)."""
+        waited = False
+        if not self._may_take(priority) or self._waiting_before(priority):
+            waited = True
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (int(priority), next(self._order), waiter))
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # granted just as it was cancelled: pass the slot on
+                raise
+        else:
+            self._free -= 1
+        try:
+            yield waited
+        finally:
+            self._release()
+
+    def _waiting_before(self, priority: Priority) -> bool:
+        return any(not waiter.done() and rank <= priority for rank, _, waiter in self._waiters)
+
+    def _release(self) -> None:
+        self._free += 1
+        while self._waiters:
+            priority, _, waiter = self._waiters[0]
+            if waiter.done():  # cancelled while waiting
+                heapq.heappop(self._waiters)
+                continue
+            if not self._may_take(Priority(priority)):
+                return
+            heapq.heappop(self._waiters)
+            self._free -= 1
+            waiter.set_result(None)
+
+
+# --------------------------------------------------------------------------------------------------
 # The worker
 
 
@@ -187,9 +344,20 @@ CardComponents = Callable[[CardRow], list[dict[str, Any]] | None]
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    max_parallel_channels: int = 16
+    # Requests in flight at once across all channels (one slot of them is kept for urgent alerts).
+    max_parallel_requests: int = 16
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
+    # A rate-limit answer is waited out for its Retry-After, but at least this long: a proxy answering
+    # "Retry-After: 0" over and over must not make a channel spin (Discord's own pace is 1 message/s).
+    rate_limit_floor_s: float = 0.5
+    # A rate-limit answer without a Retry-After waits this long (one of Discord's message windows).
+    rate_limit_default_s: float = 5.0
+    # Routine traffic leaves the last request of each rate-limit window to urgent alerts until this long
+    # before the window resets: the most an alert behind a flood waits for its slot.
+    urgent_headroom_s: float = 0.5
+    # At least one message in this many goes to a channel's oldest pending row (no starvation).
+    fair_turn_every: int = 5
     # A channel that answered 403/404 gets no requests for this long; its new messages are dropped meanwhile.
     channel_cooldown_s: float = 300.0
     # Alerts older than this are no longer news: they are recorded as failed instead of posted late.
@@ -204,6 +372,20 @@ class DeliveryConfig:
 class RouteFailureRecorder(Protocol):
     async def mark_failed_channel(self, channel_id: int, reason: str) -> Any: ...
     async def clear_failure_channel(self, channel_id: int) -> Any: ...
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One channel's posts or edits: served by one task, one request at a time."""
+
+    channel_id: int
+    kind: RequestKind
+    # Set when more urgent work may have arrived (or the worker stops): a wait for a slot ends early.
+    poked: asyncio.Event = field(default_factory=asyncio.Event)
+    # The priority of the work the lane is waiting to send (None while it is not waiting).
+    waiting_for: int | None = None
+    # Messages in a row that overtook an older, less urgent row of the channel (posts only).
+    overtakes: int = 0
 
 
 class DeliveryWorker:
@@ -233,8 +415,11 @@ class DeliveryWorker:
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._channel_tasks: dict[int, asyncio.Task[None]] = {}
-        self._slots = asyncio.Semaphore(self._config.max_parallel_channels)
+        self._lanes: dict[tuple[int, RequestKind], _Lane] = {}
+        self._lane_tasks: dict[tuple[int, RequestKind], asyncio.Task[None]] = {}
+        self._slots = PrioritySlots(self._config.max_parallel_requests)
+        # A lane that got a rate-limit answer sends nothing before this (wall clock), whatever its priority.
+        self._held_until: dict[tuple[int, RequestKind], float] = {}
         self._cooldown_until: dict[int, float] = {}
         self._cooldown_reason: dict[int, str] = {}
         # Channels whose route may carry a failure from an earlier run or an earlier error: the first
@@ -254,34 +439,51 @@ class DeliveryWorker:
 
     @property
     def busy_channels(self) -> int:
-        return len(self._channel_tasks)
+        return len({channel_id for channel_id, _ in self._lane_tasks})
 
     async def run(self) -> None:
-        """Find channels with due work and serve each in its own task; sleep until woken or a retry is due."""
+        """Find lanes with due work and serve each in its own task; sleep until woken or a retry is due."""
         while not self._stopping:
             self._wakeup.clear()
-            now = self._clock()
             try:
                 if self._nonce_prefix is None:
                     self._nonce_prefix = await self._store.nonce_prefix()
-                channels = await self._store.channels_with_due_work(now)
-                next_due = await self._store.earliest_future_attempt(now)
-                await self._housekeeping(now)
+                lanes = await self._store.due_lanes()
+                await self._housekeeping(self._clock())
             except Exception:  # the database failed (or a bug): the scheduler must outlive it
                 log.exception(
                     "delivery worker cannot read the outbox; retrying in %.0f s", self._config.storage_retry_s
                 )
                 await self._idle_wait(self._sleep_or_wake(self._config.storage_retry_s))
                 continue
-            for channel_id in channels:
-                if channel_id not in self._channel_tasks and not self._stopping:
-                    task = asyncio.create_task(self._serve_channel(channel_id), name=f"deliver-{channel_id}")
-                    self._channel_tasks[channel_id] = task
-                    task.add_done_callback(functools.partial(self._channel_done, channel_id))
+            next_due = self._dispatch(lanes, self._clock())
             timeout = self._config.housekeeping_interval_s
             if next_due is not None:
                 timeout = min(timeout, max(0.0, next_due - self._clock()))
             await self._idle_wait(self._sleep_or_wake(timeout))
+
+    def _dispatch(self, due: Sequence[DueLane], now: float) -> float | None:
+        """Start a task for every lane with work due now, and tell a waiting lane when more urgent work came;
+        returns when the next backed-off work becomes due."""
+        next_due: float | None = None
+        for item in due:
+            if item.due_at > now:
+                next_due = item.due_at if next_due is None else min(next_due, item.due_at)
+                continue
+            key = (item.channel_id, RequestKind(item.lane))
+            lane = self._lanes.get(key)
+            if lane is None:
+                if self._stopping:
+                    continue
+                lane = _Lane(item.channel_id, key[1])
+                self._lanes[key] = lane
+                serve = self._serve_posts if lane.kind is RequestKind.POST else self._serve_edits
+                task = asyncio.create_task(serve(lane), name=f"deliver-{lane.kind}-{lane.channel_id}")
+                self._lane_tasks[key] = task
+                task.add_done_callback(functools.partial(self._lane_done, key))
+            elif lane.waiting_for is not None and item.priority < lane.waiting_for:
+                lane.poked.set()
+        return next_due
 
     async def stop(self) -> None:
         """Let in-flight requests finish (up to ``drain_timeout_s``), then cancel what is left.
@@ -291,7 +493,9 @@ class DeliveryWorker:
         """
         self._stopping = True
         self._wakeup.set()
-        tasks = list(self._channel_tasks.values())
+        for lane in self._lanes.values():
+            lane.poked.set()
+        tasks = list(self._lane_tasks.values())
         if tasks:
             _, still_running = await asyncio.wait(tasks, timeout=self._config.drain_timeout_s)
             for task in still_running:
@@ -301,49 +505,79 @@ class DeliveryWorker:
         if self._background_tasks:
             await asyncio.wait(list(self._background_tasks), timeout=self._config.drain_timeout_s)
 
-    def _channel_done(self, channel_id: int, task: asyncio.Task[None]) -> None:
-        if self._channel_tasks.get(channel_id) is task:
-            del self._channel_tasks[channel_id]
+    def _lane_done(self, key: tuple[int, RequestKind], task: asyncio.Task[None]) -> None:
+        if self._lane_tasks.get(key) is task:
+            del self._lane_tasks[key]
+            self._lanes.pop(key, None)
         if not task.cancelled() and task.exception() is not None:
-            log.error("delivery to channel %s stopped unexpectedly", channel_id, exc_info=task.exception())
-        # The channel may have received work after its last look; let the scheduler check again.
+            log.error("delivery to channel %s stopped unexpectedly", key[0], exc_info=task.exception())
+        # The lane may have received work after its last look; let the scheduler check again.
         self._wakeup.set()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wakeup.wait()
+        await _event_or_timeout(self._wakeup, seconds)
 
-    async def _serve_channel(self, channel_id: int) -> None:
-        """Send this channel's due work, one request at a time, until none is due."""
+    # -- lanes -------------------------------------------------------------------------------------------
+
+    async def _serve_posts(self, lane: _Lane) -> None:
+        """Send this channel's due messages, one request at a time, until none is due."""
+        await self._serve(lane, self._send_next)
+
+    async def _serve_edits(self, lane: _Lane) -> None:
+        """Make this channel's owed card edits, one request at a time, until none is due."""
+        await self._serve(lane, self._edit_next)
+
+    async def _serve(self, lane: _Lane, step: Callable[[_Lane], Awaitable[bool]]) -> None:
         try:
-            async with self._slots:
-                if channel_id not in self._checked_channels:
-                    self._checked_channels.add(channel_id)
-                    self._clear_failure_on_success.add(channel_id)
-                while not self._stopping:
-                    # Edits first: they update messages people are already looking at.
-                    edited = await self._edit_one_card(channel_id)
-                    sent = await self._send_head(channel_id)
-                    if not edited and not sent:
-                        return
-        except (
-            Exception
-        ):  # the database failed, or a bug: pause this channel instead of respawning it at once
+            if lane.channel_id not in self._checked_channels:
+                self._checked_channels.add(lane.channel_id)
+                self._clear_failure_on_success.add(lane.channel_id)
+            while not self._stopping and await step(lane):
+                pass
+        except Exception:  # the database failed, or a bug: pause this lane instead of respawning it at once
             log.exception(
-                "delivery to channel %s paused for %.0f s", channel_id, self._config.storage_retry_s
+                "delivery to channel %s paused for %.0f s", lane.channel_id, self._config.storage_retry_s
             )
             await self._idle_wait(asyncio.sleep(self._config.storage_retry_s))
 
-    # -- outbox head ----------------------------------------------------------------------------------
+    def _request_wait(self, lane: _Lane, priority: Priority) -> float:
+        """Seconds before the lane may make a request for work of ``priority`` (0: now)."""
+        key = (lane.channel_id, lane.kind)
+        held = self._held_until.get(key)
+        wait = 0.0
+        if held is not None:
+            wait = held - self._clock()
+            if wait <= 0:
+                del self._held_until[key]
+                wait = 0.0
+        state = self._sender.bucket(lane.channel_id, lane.kind)
+        headroom = self._config.urgent_headroom_s
+        return max(wait, bucket_wait(state, urgent=priority.urgent, headroom_s=headroom))
 
-    async def _send_head(self, channel_id: int) -> bool:
-        now = self._clock()
-        # One read serves both the checks on the lead row and the packing of the message it leads.
+    async def _wait_for_slot(self, lane: _Lane, priority: Priority, seconds: float) -> None:
+        """Wait ``seconds`` for the lane's bucket, or less if more urgent work arrives or the worker stops."""
+        lane.waiting_for = int(priority)
+        lane.poked.clear()
+        try:
+            await self._idle_wait(_event_or_timeout(lane.poked, seconds))
+        finally:
+            lane.waiting_for = None
+
+    def _hold(self, lane_key: tuple[int, RequestKind], seconds: float) -> None:
+        self._held_until[lane_key] = self._clock() + seconds
+
+    # -- outbox: the post lane --------------------------------------------------------------------------
+
+    async def _send_next(self, lane: _Lane) -> bool:
+        """Send the channel's next message (or wait for its slot); False when nothing is due."""
+        channel_id = lane.channel_id
+        # One read serves the checks on the lead row and the packing of the message it leads.
         head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
-        if not head or head[0].next_attempt_at > now:
+        rows = await self._next_rows(lane, head)
+        if rows is None:
             return False
-        lead = head[0]
+        lead = rows[0]
+        now = self._clock()
         if self._cooling_down(channel_id, now):
             await self._drop_channel_queue(
                 channel_id, self._cooldown_reason.get(channel_id, "channel unavailable")
@@ -354,20 +588,60 @@ class DeliveryWorker:
             self._metrics.deliveries.labels(kind="message", outcome="failed").inc()
             log.warning("outbox row %s for channel %s expired undelivered", lead.id, channel_id)
             return True
-        if lead.card_id is not None:
-            await self._post_card(lead)
-        else:
-            await self._send_batch(channel_id, head)
+        priority = Priority(lead.priority)
+        wait = self._request_wait(lane, priority)
+        if wait > 0:
+            await self._wait_for_slot(lane, priority, wait)
+            return True  # look again: the slot is free now, or something more urgent came
+        async with self._slots.take(priority) as waited:
+            if waited:
+                if self._stopping:
+                    return False
+                # Other channels went first; this one may have more urgent (or more) work by now.
+                head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
+                rows = await self._next_rows(lane, head)
+                if rows is None:
+                    return False
+                lead = rows[0]
+            if lead.card_id is not None:
+                await self._post_card(lead)
+            else:
+                await self._send_batch(channel_id, rows)
+        overtook = head.oldest_id is not None and lead.id > head.oldest_id
+        lane.overtakes = lane.overtakes + 1 if overtook else 0
         return True
 
-    async def _claim_batch(self, head: list[OutboxRow]) -> tuple[list[OutboxRow], list[EmbedDict]]:
-        """The rows of the message led by ``head[0]`` (an earlier claim as it was, or a fresh packing from the
-        channel's pending ``head``), and the message's embeds."""
+    async def _next_rows(self, lane: _Lane, head: PendingHead) -> list[OutboxRow] | None:
+        """The rows the channel's next message is drawn from, its lead first; None when nothing is due.
+
+        Usually the most urgent pending rows; on a fair turn, the rows from the channel's oldest pending row on.
+        """
+        if not head.rows:
+            return None
+        rows = list(head.rows)
+        now = self._clock()
+        fair_turn = (
+            head.oldest_id is not None
+            and head.oldest_id < rows[0].id
+            and rows[0].priority != Priority.PANIC
+            and lane.overtakes >= self._config.fair_turn_every - 1
+        )
+        if fair_turn and head.oldest_id is not None:
+            oldest = await self._store.pending_from(lane.channel_id, head.oldest_id, EMBEDS_PER_MESSAGE)
+            if oldest and oldest[0].next_attempt_at <= now:
+                return oldest
+        if rows[0].next_attempt_at > now:
+            return None
+        return rows
+
+    async def _claim_batch(self, head: Sequence[OutboxRow]) -> tuple[list[OutboxRow], list[EmbedDict], int]:
+        """The rows of the message led by ``head[0]`` (an earlier claim as it was, or a fresh packing of the
+        following rows of ``head``, which share its priority), the message's embeds, and its batch id."""
         lead = head[0]
         if lead.batch_id is not None:
             rows = await self._store.batch_rows(lead.batch_id)
             if rows:
-                return rows, pack_embeds([row.embed or {} for row in rows])[0]
+                return rows, pack_embeds([row.embed or {} for row in rows])[0], lead.batch_id
         candidates = [lead] if lead.solo else head
         run: list[OutboxRow] = []
         for row in candidates:
@@ -376,6 +650,7 @@ class DeliveryWorker:
                 and row.batch_id is None
                 and not row.solo
                 and row.ping_role_id == lead.ping_role_id
+                and row.priority == lead.priority
             )
             if run and not compatible:
                 break
@@ -383,16 +658,16 @@ class DeliveryWorker:
         first_message = pack_embeds([row.embed or {} for row in run])[0]
         rows = run[: len(first_message)]
         await self._store.set_batch([row.id for row in rows], lead.id)
-        return rows, first_message
+        return rows, first_message, lead.id
 
-    async def _send_batch(self, channel_id: int, head: list[OutboxRow]) -> None:
+    async def _send_batch(self, channel_id: int, head: Sequence[OutboxRow]) -> None:
         # Packed once: clamping and measuring the embeds is a large part of delivery's CPU.
-        lead = head[0]
-        rows, embeds = await self._claim_batch(head)
+        rows, embeds, batch_id = await self._claim_batch(head)
+        lead = rows[0]
         payload: dict[str, Any] = {
             "embeds": embeds,
             **role_mention_payload(lead.ping_role_id),
-            "nonce": make_nonce(self._prefix, lead.id),
+            "nonce": make_nonce(self._prefix, batch_id),
             "enforce_nonce": True,
         }
         ids = [row.id for row in rows]
@@ -443,27 +718,39 @@ class DeliveryWorker:
             log.warning("could not clear the recorded failure of channel %s", channel_id)
 
     async def _retry_rows(self, rows: Sequence[OutboxRow], exc: RetryableDeliveryError) -> None:
+        channel_id = rows[0].channel_id
+        kind = "message" if rows[0].card_id is None else "card_post"
+        ids = [row.id for row in rows]
+        self._metrics.deliveries.labels(kind=kind, outcome="retried").inc()
+        if isinstance(exc, RateLimitedError):
+            delay = self._rate_limit_wait(exc.retry_after)
+            self._hold((channel_id, RequestKind.POST), delay)
+            log.warning(
+                "delivery to channel %s was rate limited (%s); trying again in %.1f s as asked",
+                channel_id,
+                exc.reason,
+                delay,
+            )
+            await self._store.mark_retry(ids, exc.reason, self._clock() + delay, failed_attempt=False)
+            return
         attempts = max(row.attempts for row in rows) + 1
-        delay = self._backoff(attempts, exc.retry_after)
+        delay = self._backoff(attempts)
         log.warning(
-            "delivery to channel %s failed (%s); retry %d in %.1f s",
-            rows[0].channel_id,
-            exc.reason,
-            attempts,
-            delay,
+            "delivery to channel %s failed (%s); retry %d in %.1f s", channel_id, exc.reason, attempts, delay
         )
-        await self._store.mark_retry([row.id for row in rows], exc.reason, self._clock() + delay)
-        self._metrics.deliveries.labels(
-            kind="message" if rows[0].card_id is None else "card_post", outcome="retried"
-        ).inc()
+        await self._store.mark_retry(ids, exc.reason, self._clock() + delay)
 
-    def _backoff(self, attempts: int, retry_after: float | None) -> float:
+    def _backoff(self, attempts: int) -> float:
+        """The wait after ``attempts`` failed attempts in a row (5xx, timeouts): exponential, with jitter."""
         exponential = self._config.backoff_base_s * 2 ** min(attempts - 1, 20)
         # Jitter spreads the retries of many channels that failed together (a Discord outage).
-        delay = min(self._config.backoff_max_s, exponential) * random.uniform(0.8, 1.2)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return delay
+        return min(self._config.backoff_max_s, exponential) * random.uniform(0.8, 1.2)
+
+    def _rate_limit_wait(self, retry_after: float | None) -> float:
+        """The wait a rate-limit answer asks for, within the floor and ``backoff_max_s`` (a garbled or huge
+        value must not park a channel for days: asking again costs one request)."""
+        wait = self._config.rate_limit_default_s if retry_after is None else retry_after
+        return min(self._config.backoff_max_s, max(self._config.rate_limit_floor_s, wait))
 
     # -- channel-level failures ---------------------------------------------------------------------------
 
@@ -530,18 +817,36 @@ class DeliveryWorker:
             await self._store.mark_sent([row.id], message_id)
         self._delivered(card.channel_id, "card_post", [row])
 
-    async def _edit_one_card(self, channel_id: int) -> bool:
-        now = self._clock()
-        due = await self._store.due_card_edits(channel_id, now, 1)
+    async def _edit_next(self, lane: _Lane) -> bool:
+        """Make the channel's most urgent owed card edit (or wait for its slot); False when none is due."""
+        channel_id = lane.channel_id
+        due = await self._store.due_card_edits(channel_id, self._clock(), 1)
         if not due:
             return False
         card = due[0]
-        assert card.message_id is not None
-        if self._cooling_down(channel_id, now):
+        if self._cooling_down(channel_id, self._clock()):
             await self._store.card_give_up(
                 card.id, self._cooldown_reason.get(channel_id, "channel unavailable")
             )
             return True
+        wait = self._request_wait(lane, card.priority)
+        if wait > 0:
+            await self._wait_for_slot(lane, card.priority, wait)
+            return True
+        async with self._slots.take(card.priority) as waited:
+            if waited:
+                if self._stopping:
+                    return False
+                due = await self._store.due_card_edits(channel_id, self._clock(), 1)
+                if not due:
+                    return False
+                card = due[0]
+            await self._edit_card(lane, card)
+        return True
+
+    async def _edit_card(self, lane: _Lane, card: CardRow) -> None:
+        channel_id = lane.channel_id
+        assert card.message_id is not None
         version = card.version
         payload: dict[str, Any] = {
             "embeds": [await self._render_card(card)],
@@ -550,12 +855,24 @@ class DeliveryWorker:
         }
         try:
             await self._guarded(self._sender.edit_message(channel_id, card.message_id, payload))
+        except RateLimitedError as exc:
+            delay = self._rate_limit_wait(exc.retry_after)
+            self._hold((channel_id, RequestKind.EDIT), delay)
+            log.warning(
+                "editing live card %s was rate limited (%s); trying again in %.1f s as asked",
+                card.id,
+                exc.reason,
+                delay,
+            )
+            await self._store.card_retry(card.id, exc.reason, self._clock() + delay, failed_attempt=False)
+            self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
+            return
         except RetryableDeliveryError as exc:
-            delay = self._backoff(card.attempts + 1, exc.retry_after)
+            delay = self._backoff(card.attempts + 1)
             log.warning("editing live card %s failed (%s); retry in %.1f s", card.id, exc.reason, delay)
             await self._store.card_retry(card.id, exc.reason, self._clock() + delay)
             self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
-            return True
+            return
         except UnknownMessageError:
             log.info("live card %s was deleted in Discord; posting it again", card.id)
             async with self._store.atomic():
@@ -567,19 +884,19 @@ class DeliveryWorker:
                     card_id=card.id,
                     accepted_at=self._clock(),
                 )
-            return True
+            self.wake()  # the post lane
+            return
         except ChannelUnavailableError as exc:
             await self._channel_unavailable(channel_id, exc.reason)
-            return True
+            return
         except RejectedMessageError as exc:
             log.warning("Discord rejected an edit of live card %s: %s", card.id, exc.reason)
             await self._store.card_give_up(card.id, exc.reason)
             self._metrics.deliveries.labels(kind="card_edit", outcome="failed").inc()
-            return True
+            return
         await self._store.card_shown(card.id, version, card.message_id)
         self._metrics.deliveries.labels(kind="card_edit", outcome="sent").inc()
         self._cooldown_until.pop(channel_id, None)
-        return True
 
     def _components_of(self, card: CardRow) -> dict[str, Any]:
         """``{"components": [...]}`` for a card that has buttons (posts and edits alike, so a closed call's
@@ -595,7 +912,7 @@ class DeliveryWorker:
 
     async def _guarded(self, request: Awaitable[T]) -> T:
         """The sender's result; an exception it should never raise (a bug) backs off like an outage
-        instead of failing the channel task, which would be restarted at once and spin."""
+        instead of failing the lane's task, which would be restarted at once and spin."""
         try:
             return await request
         except DeliveryError:
@@ -626,3 +943,9 @@ class DeliveryWorker:
 
 async def _plain_await(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+async def _event_or_timeout(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()

@@ -23,6 +23,13 @@ after a quiet spell is processed at once. While events keep arriving, the proces
 pending inbox commits go first; but an event never waits for the listener once it is ``max_lag_s`` old, so a
 flood slows processing down and never stops it.
 
+Urgent events (panic and 911 calls: :data:`URGENT_EVENT_TYPES`) never wait behind that. Each batch takes the
+urgent events still in the inbox first, in order, ahead of older routine ones, and processes them without
+waiting for a quiet moment; an urgent event stored (or published by a command) while a routine batch waits or
+is being prepared cuts the waiting short, so it is processed right after that batch. Order within a category
+is kept (every event type of the panic and 911 categories counts as urgent). A panic names its unit, so the
+unit names carried by the events it overtakes (logins, updates, status changes) are learnt first.
+
 Actions made through the CAD API produce no push event; the command layer feeds them in through
 :meth:`PushProcessor.publish_local` and :meth:`PushProcessor.update_card`, which take the same path.
 """
@@ -62,11 +69,12 @@ from bot.push.metrics import PushMetrics, type_label
 from bot.push.routing import category_for
 from bot.storage import Storage
 from bot.storage.db import DatabaseError
-from bot.storage.models import Category, RouteConfig
+from bot.storage.models import Category, RouteConfig, delivery_priority
 from bot.storage.push_store import (
     CardRow,
     CardSnapshot,
     CardUpdate,
+    InboxEntry,
     InboxRow,
     NewCard,
     OutboxDraft,
@@ -86,6 +94,19 @@ GuildRoutes = Mapping[Category, RouteConfig]
 STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
+# The inbox's event types whose deliveries are urgent: processed ahead of a backlog of routine events.
+URGENT_EVENT_TYPES: frozenset[str] = frozenset(
+    event_type for event_type in ev.EVENT_MODELS if delivery_priority(category_for(event_type)).urgent
+)
+# While a routine batch waits for the listener, it looks this often whether an urgent event has arrived.
+_URGENT_CHECK_S = 0.02
+# Panic alerts name the unit; the events that teach unit names, read ahead when a panic overtakes them.
+_PANIC_EVENT_TYPES = frozenset(ev.UnitPanicEvent.EVENT_TYPES)
+_NAMING_EVENT_TYPES = frozenset(
+    (*ev.UnitLoginEvent.EVENT_TYPES, *ev.UnitUpdateEvent.EVENT_TYPES, *ev.UnitStatusEvent.EVENT_TYPES)
+)
+# The most overtaken events read for names (the newest ones: a later rename wins).
+_NAMES_LOOKAHEAD = 2_000
 _CARD_CATEGORY: Mapping[CardKind, Category] = {
     CardKind.DISPATCH: Category.DISPATCH,
     CardKind.EMERGENCY_911: Category.CALLS_911,
@@ -362,6 +383,16 @@ class PushProcessor:
         self._lock = asyncio.Lock()
         # Routes as the last commit read them: only a hint of which embeds to format ahead of the lock.
         self._route_hints: dict[int, GuildRoutes] = {}
+        # Set when an urgent event is stored or published: a routine batch stops waiting for the listener.
+        self._urgent_arrived = asyncio.Event()
+        # Whether the inbox may hold urgent events (it may, at start: rows left by an earlier run).
+        self._urgent_maybe_stored = True
+        store.add_inbox_listener(self._inbox_stored)
+
+    def _inbox_stored(self, entries: Iterable[InboxEntry]) -> None:
+        if any(entry.event_type in URGENT_EVENT_TYPES for entry in entries):
+            self._urgent_maybe_stored = True
+            self._urgent_arrived.set()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -397,32 +428,93 @@ class PushProcessor:
                 await self._wakeup.wait()
 
     async def process_pending(self) -> int:
-        """Process one batch of accepted events; returns how many inbox rows were handled."""
+        """Process one batch of accepted events (urgent ones first); returns how many inbox rows were handled."""
         async with self._lock:
-            rows = await self._store.unprocessed_inbox(self._batch_size)
+            rows, urgent = await self._next_batch()
             if (
                 rows
+                and not urgent
                 and self._in_stream
-                and await self._store.yield_to_inbox(self._lag_budget(rows[0]), quiet_s=self._quiet_s)
+                and await self._yield(self._lag_budget(rows[0]), quiet_s=self._quiet_s)
             ):
-                # The listener was busy: the wait let more events gather into this batch.
-                rows = await self._store.unprocessed_inbox(self._batch_size)
+                # The listener was busy: the wait let more events gather into this batch (or an urgent one came).
+                rows, urgent = await self._next_batch()
             self._in_stream = bool(rows)
             changes = PushChanges()
+            if urgent:
+                await self._learn_names_ahead(rows, changes)
             batch: list[_Work] = []
             for row in rows:
                 if self._stopping:
                     break
-                await self._store.yield_to_inbox(self._lag_budget(row))
+                if not urgent:
+                    await self._yield(self._lag_budget(row))
                 batch.append(await self._prepare_row(row, changes))
             if not batch:
                 return 0
-            await self._store.yield_to_inbox(self._lag_budget(rows[0]))
+            if not urgent:
+                await self._yield(self._lag_budget(rows[0]))
             await self._commit(batch, changes, isolate_errors=True)
         for work in batch:
             self._metrics.processed(work.label, work.result or "error")
         self._on_queued()
         return len(batch)
+
+    async def _next_batch(self) -> tuple[list[InboxRow], bool]:
+        """The inbox rows to process next, and whether they are urgent ones taken ahead of the rest."""
+        self._urgent_arrived.clear()
+        if self._urgent_maybe_stored:
+            # Cleared before the read: an urgent event stored while it runs sets it again.
+            self._urgent_maybe_stored = False
+            rows = await self._store.unprocessed_inbox(self._batch_size, event_types=URGENT_EVENT_TYPES)
+            if len(rows) >= self._batch_size:
+                self._urgent_maybe_stored = True
+            if rows:
+                return rows, True
+        return await self._store.unprocessed_inbox(self._batch_size), False
+
+    async def _learn_names_ahead(self, rows: list[InboxRow], changes: PushChanges) -> None:
+        """Learn the unit names of the unprocessed events the panic alerts among ``rows`` overtake, into
+        ``changes`` (committed with the batch), so an alert names a unit that logged in or was renamed just
+        before it. The overtaken events are processed later as usual."""
+        panics = [row for row in rows if row.event_type in _PANIC_EVENT_TYPES]
+        communities = {row.community_id for row in panics if row.community_id}
+        if not communities:
+            return
+        ahead = await self._store.unprocessed_inbox_before(
+            panics[-1].id, _NAMING_EVENT_TYPES, _NAMES_LOOKAHEAD
+        )
+        known = {community_id: await self._units.names(community_id) for community_id in communities}
+        for index, row in enumerate(ahead):
+            if index % 100 == 99:
+                await asyncio.sleep(0)  # parsing is CPU work: let acknowledgements through
+            names = known.get(row.community_id or "")
+            if names is None or row.community_id is None:
+                continue
+            learnt = changes.unit_names.setdefault(row.community_id, {})
+            outcome = ev.parse_event(row.event_type, row.body.get("data"), row.body)
+            for event in outcome.events:
+                for ident, label in _units_named_by(event).items():
+                    if learnt.get(ident, names.get(ident)) != label:
+                        learnt[ident] = label
+
+    async def _yield(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
+        """Let the listener's inbox commits go first (see :meth:`PushStore.yield_to_inbox`), but stop waiting
+        as soon as an urgent event arrives; True if it waited."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait_s
+        waited = False
+        while not self._urgent_arrived.is_set():
+            remaining = deadline - loop.time()
+            step = max(0.0, min(remaining, _URGENT_CHECK_S))
+            started = loop.time()
+            if not await self._store.yield_to_inbox(step, quiet_s=quiet_s):
+                return waited
+            waited = True
+            if loop.time() - started < step or remaining <= step:
+                return waited  # the listener went quiet, or the time allowed is up
+        await asyncio.sleep(0)
+        return waited
 
     def _lag_budget(self, row: InboxRow) -> float:
         """How much longer ``row`` may wait for acknowledgements to go first (0 once it is max_lag_s old)."""
@@ -727,6 +819,8 @@ class PushProcessor:
     async def publish_local(self, guild_id: int, event: ev.PushEvent) -> int:
         """Route, format and queue an event the bot made itself (no push event comes back for API actions),
         for one guild only. Returns how many deliveries it queued; 0 when the guild routes it nowhere."""
+        if delivery_priority(category_for(event)).urgent:
+            self._urgent_arrived.set()  # a routine batch in progress stops waiting for the listener
         community_id = await self._community_of(guild_id)
         work = _Work(
             inbox_id=None,

@@ -27,6 +27,10 @@ class _BotHttp:
     def request(self, *args: Any, **kwargs: Any) -> Any:
         return self._bot.http.request(*args, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # The rest (the rate-limit bookkeeping the sender reads) from the same current client.
+        return getattr(self._bot.http, name)
+
 
 def build_pipeline(
     settings: Settings, storage: Storage, bot: CadBot, *, idle_wait: IdleWait | None = None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +18,38 @@ class Category(StrEnum):
     UNITS = "units"
     RECORDS = "records"
     OTHER = "other"
+
+
+class Priority(IntEnum):
+    """How urgently a delivery must reach Discord: lower goes first (see :func:`delivery_priority`)."""
+
+    PANIC = 0
+    CALLS_911 = 1
+    DISPATCH = 2
+    ROUTINE = 3
+
+    @property
+    def urgent(self) -> bool:
+        """Panic alerts and 911 calls: they may use the capacity routine traffic leaves free for them."""
+        return self <= Priority.CALLS_911
+
+
+_PRIORITY: Mapping[str, Priority] = {
+    Category.PANIC: Priority.PANIC,
+    Category.CALLS_911: Priority.CALLS_911,
+    Category.DISPATCH: Priority.DISPATCH,
+}
+
+
+def delivery_priority(category: Category | str) -> Priority:
+    """The one place a delivery's urgency is decided: panic first, then 911 calls, then dispatch, then the rest.
+
+    It follows the category of the event (a live card has its call's category), so every delivery of one
+    category has the same priority and a category's messages keep their order however the categories are
+    interleaved. That is why a cleared panic is as urgent as a raised one (an all-clear that trails a flood
+    would keep people rushing to a unit that is fine) and a 911 call's removal as urgent as the call.
+    """
+    return _PRIORITY.get(category, Priority.ROUTINE)
 
 
 class CommandGroup(StrEnum):

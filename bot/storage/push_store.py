@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -24,8 +25,12 @@ import aiosqlite
 from pydantic import BaseModel, ConfigDict
 
 from bot.storage.db import Database
+from bot.storage.models import Priority, delivery_priority
+
+log = logging.getLogger(__name__)
 
 WallClock = Callable[[], float]
+InboxListener = Callable[[Sequence["InboxEntry"]], None]
 
 _NONCE_PREFIX_KEY = "nonce_prefix"
 MAX_ERROR_LENGTH = 300
@@ -58,6 +63,7 @@ class OutboxRow(_Row):
     guild_id: int
     channel_id: int
     category: str
+    priority: int
     card_id: int | None
     embed: dict[str, Any] | None
     ping_role_id: int | None
@@ -89,6 +95,11 @@ class CardRow(_Row):
     last_error: str | None
     created_at: float
     updated_at: float
+
+    @property
+    def priority(self) -> Priority:
+        """A card's posts and edits are as urgent as its call's category (a 911 call's card before dispatch)."""
+        return delivery_priority(self.kind)
 
 
 class CardSnapshot(_Row):
@@ -157,6 +168,24 @@ class PushChanges:
     processed: list[tuple[int, str]] = field(default_factory=list)
 
 
+class PendingHead(_Row):
+    """What a channel's next message is made of: its most urgent pending rows (one priority, oldest first, a
+    claimed batch's rows among them), and the id of its oldest pending row whatever its priority."""
+
+    rows: tuple[OutboxRow, ...]
+    oldest_id: int | None
+
+
+class DueLane(_Row):
+    """A channel's ``post`` (outbox) or ``edit`` (live cards) work: its most urgent priority and when its next
+    request may go (``due_at`` <= now: at once)."""
+
+    channel_id: int
+    lane: str
+    priority: int
+    due_at: float
+
+
 class OutboxStats(_Row):
     """Deliveries still owed (outbox rows plus live-card edits) and when the oldest of them was created."""
 
@@ -165,7 +194,7 @@ class OutboxStats(_Row):
 
 
 _OUTBOX_COLUMNS = (
-    "id, guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at, status, "
+    "id, guild_id, channel_id, category, priority, card_id, embed, ping_role_id, accepted_at, created_at, status, "
     "batch_id, solo, attempts, next_attempt_at, message_id, last_error"
 )
 _CARD_COLUMNS = (
@@ -179,8 +208,14 @@ _POST_PENDING = (
 )
 _INSERT_OUTBOX = (
     "INSERT INTO push_outbox "
-    "(guild_id, channel_id, category, card_id, embed, ping_role_id, accepted_at, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "(guild_id, channel_id, category, priority, card_id, embed, ping_role_id, accepted_at, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A card's priority in SQL, from the same function as everything else's (the kinds are push_card's CHECK list).
+_CARD_PRIORITY = (
+    "CASE kind "
+    + " ".join(f"WHEN '{kind}' THEN {int(delivery_priority(kind))}" for kind in ("911", "dispatch"))
+    + f" ELSE {int(Priority.ROUTINE)} END"
 )
 _INSERT_CARD = (
     "INSERT INTO push_card "
@@ -238,6 +273,7 @@ def _outbox(row: aiosqlite.Row) -> OutboxRow:
         guild_id=row["guild_id"],
         channel_id=row["channel_id"],
         category=row["category"],
+        priority=row["priority"],
         card_id=row["card_id"],
         embed=json.loads(embed) if embed is not None else None,
         ping_role_id=row["ping_role_id"],
@@ -250,6 +286,20 @@ def _outbox(row: aiosqlite.Row) -> OutboxRow:
         next_attempt_at=row["next_attempt_at"],
         message_id=row["message_id"],
         last_error=row["last_error"],
+    )
+
+
+_INBOX_COLUMNS = "id, received_at, event_type, community_id, guild_ids, body"
+
+
+def _inbox_row(row: aiosqlite.Row) -> InboxRow:
+    return InboxRow(
+        id=row["id"],
+        received_at=row["received_at"],
+        event_type=row["event_type"],
+        community_id=row["community_id"],
+        guild_ids=tuple(json.loads(row["guild_ids"])),
+        body=json.loads(row["body"]),
     )
 
 
@@ -278,6 +328,7 @@ class PushStore:
     def __init__(self, db: Database, *, clock: WallClock = time.time) -> None:
         self._db = db
         self._clock = clock
+        self._inbox_listeners: list[InboxListener] = []
 
     def atomic(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         """One transaction around several calls (nested calls become savepoints)."""
@@ -315,6 +366,10 @@ class PushStore:
 
     # -- inbox -------------------------------------------------------------------------------------
 
+    def add_inbox_listener(self, listener: InboxListener) -> None:
+        """Have ``listener`` told of every group of events once it is committed (it must not block or raise)."""
+        self._inbox_listeners.append(listener)
+
     async def add_inbox(self, entries: Sequence[InboxEntry]) -> list[int]:
         """Store accepted events atomically (group commit); their ids in the same order.
 
@@ -339,25 +394,45 @@ class PushStore:
         ids = sorted(int(row[0]) for row in rows)
         if len(ids) != len(entries):
             raise RuntimeError(f"stored {len(ids)} inbox rows for {len(entries)} events")
+        for listener in self._inbox_listeners:
+            try:
+                listener(entries)
+            except (
+                Exception
+            ):  # stored is stored: a listener's bug must not turn the acknowledgement into a 503
+                log.exception("an inbox listener failed")
         return ids
 
-    async def unprocessed_inbox(self, limit: int) -> list[InboxRow]:
+    async def unprocessed_inbox(
+        self, limit: int, *, event_types: Collection[str] | None = None
+    ) -> list[InboxRow]:
+        """The oldest unprocessed events, in order; only those of ``event_types`` if given."""
+        where = ""
+        parameters: list[Any] = [limit]
+        if event_types is not None:
+            if not event_types:
+                return []
+            where = f"AND event_type IN ({_placeholders(len(event_types))}) "
+            parameters = [*event_types, limit]
         rows = await self._all(
-            "SELECT id, received_at, event_type, community_id, guild_ids, body FROM push_inbox "
-            "WHERE processed_at IS NULL ORDER BY id LIMIT ?",
-            (limit,),
+            f"SELECT {_INBOX_COLUMNS} FROM push_inbox WHERE processed_at IS NULL {where}ORDER BY id LIMIT ?",
+            parameters,
         )
-        return [
-            InboxRow(
-                id=row["id"],
-                received_at=row["received_at"],
-                event_type=row["event_type"],
-                community_id=row["community_id"],
-                guild_ids=tuple(json.loads(row["guild_ids"])),
-                body=json.loads(row["body"]),
-            )
-            for row in rows
-        ]
+        return [_inbox_row(row) for row in rows]
+
+    async def unprocessed_inbox_before(
+        self, before_id: int, event_types: Collection[str], limit: int
+    ) -> list[InboxRow]:
+        """Up to ``limit`` of the newest unprocessed events of ``event_types`` older than row ``before_id``,
+        oldest first (what an event taken ahead of them may need to know)."""
+        if not event_types:
+            return []
+        rows = await self._all(
+            f"SELECT {_INBOX_COLUMNS} FROM push_inbox WHERE processed_at IS NULL "
+            f"AND event_type IN ({_placeholders(len(event_types))}) AND id < ? ORDER BY id DESC LIMIT ?",
+            [*event_types, before_id, limit],
+        )
+        return [_inbox_row(row) for row in reversed(rows)]
 
     async def mark_inbox_processed(self, inbox_id: int, outcome: str) -> None:
         await self._db.write(
@@ -398,6 +473,7 @@ class PushStore:
                 guild_id,
                 channel_id,
                 category,
+                int(delivery_priority(category)),
                 card_id,
                 None if embed is None else _dumps(dict(embed)),
                 ping_role_id,
@@ -408,35 +484,47 @@ class PushStore:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    async def channels_with_due_work(self, now: float) -> list[int]:
-        """Channels whose queue head may be sent now, or that owe a card edit now."""
+    async def due_lanes(self) -> list[DueLane]:
+        """Every channel with deliveries owed: its outbox (``post``: the most urgent priority waiting, and when
+        the oldest row of that priority may be sent) and its live-card edits (``edit``)."""
         rows = await self._all(
-            "SELECT o.channel_id FROM push_outbox AS o "
-            "JOIN (SELECT MIN(id) AS head FROM push_outbox WHERE status = 'pending' GROUP BY channel_id) AS h "
-            "ON o.id = h.head WHERE o.next_attempt_at <= ? "
-            f"UNION SELECT channel_id FROM push_card WHERE {_EDIT_OWED} AND next_attempt_at <= ?",
-            (now, now),
+            "SELECT b.channel_id, 'post' AS lane, b.priority, "
+            "(SELECT o.next_attempt_at FROM push_outbox AS o WHERE o.channel_id = b.channel_id "
+            "AND o.status = 'pending' AND o.priority = b.priority ORDER BY o.id LIMIT 1) AS due_at "
+            "FROM (SELECT channel_id, MIN(priority) AS priority FROM push_outbox WHERE status = 'pending' "
+            "GROUP BY channel_id) AS b "
+            f"UNION ALL SELECT channel_id, 'edit', MIN({_CARD_PRIORITY}), MIN(next_attempt_at) FROM push_card "
+            f"WHERE {_EDIT_OWED} GROUP BY channel_id"
         )
-        return [int(row[0]) for row in rows]
+        return [
+            DueLane(channel_id=row[0], lane=row[1], priority=row[2], due_at=row[3])
+            for row in rows
+            if row[3] is not None
+        ]
 
-    async def earliest_future_attempt(self, now: float) -> float | None:
-        """When the next backed-off work becomes due (None when nothing waits on a timer)."""
-        row = await self._one(
-            "SELECT MIN(at) FROM ("
-            "SELECT o.next_attempt_at AS at FROM push_outbox AS o "
-            "JOIN (SELECT MIN(id) AS head FROM push_outbox WHERE status = 'pending' GROUP BY channel_id) AS h "
-            "ON o.id = h.head WHERE o.next_attempt_at > ? "
-            f"UNION ALL SELECT next_attempt_at FROM push_card WHERE {_EDIT_OWED} AND next_attempt_at > ?)",
-            (now, now),
-        )
-        return None if row is None or row[0] is None else float(row[0])
-
-    async def pending_head(self, channel_id: int, limit: int) -> list[OutboxRow]:
-        """The oldest pending rows of one channel, in order."""
+    async def pending_head(self, channel_id: int, limit: int) -> PendingHead:
+        """The channel's most urgent pending rows (up to ``limit``, of one priority, oldest first) and its
+        oldest pending row's id."""
         rows = await self._all(
-            f"SELECT {_OUTBOX_COLUMNS} FROM push_outbox "
-            "WHERE channel_id = ? AND status = 'pending' ORDER BY id LIMIT ?",
-            (channel_id, limit),
+            f"SELECT {_OUTBOX_COLUMNS}, (SELECT MIN(id) FROM push_outbox "
+            "WHERE channel_id = ? AND status = 'pending') AS oldest_id FROM push_outbox "
+            "WHERE channel_id = ? AND status = 'pending' ORDER BY priority, id LIMIT ?",
+            (channel_id, channel_id, limit),
+        )
+        if not rows:
+            return PendingHead(rows=(), oldest_id=None)
+        head = [_outbox(row) for row in rows]
+        return PendingHead(
+            rows=tuple(row for row in head if row.priority == head[0].priority),
+            oldest_id=rows[0]["oldest_id"],
+        )
+
+    async def pending_from(self, channel_id: int, row_id: int, limit: int) -> list[OutboxRow]:
+        """Pending rows of the channel with the priority of row ``row_id``, from that row on, oldest first."""
+        rows = await self._all(
+            f"SELECT {_OUTBOX_COLUMNS} FROM push_outbox WHERE channel_id = ? AND status = 'pending' "
+            "AND priority = (SELECT priority FROM push_outbox WHERE id = ?) AND id >= ? ORDER BY id LIMIT ?",
+            (channel_id, row_id, row_id, limit),
         )
         return [_outbox(row) for row in rows]
 
@@ -470,11 +558,15 @@ class PushStore:
             (message_id, self._clock(), *row_ids),
         )
 
-    async def mark_retry(self, row_ids: Sequence[int], error: str, next_attempt_at: float) -> None:
+    async def mark_retry(
+        self, row_ids: Sequence[int], error: str, next_attempt_at: float, *, failed_attempt: bool = True
+    ) -> None:
+        """Try these rows again at ``next_attempt_at``; ``failed_attempt`` False for a wait the server asked for
+        (a rate limit), which is not an error and does not lengthen later back-offs."""
         await self._db.write(
-            "UPDATE push_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+            "UPDATE push_outbox SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? "
             f"WHERE id IN ({_placeholders(len(row_ids))})",
-            (_clip(error), next_attempt_at, *row_ids),
+            (int(failed_attempt), _clip(error), next_attempt_at, *row_ids),
         )
 
     async def mark_failed(self, row_ids: Sequence[int], error: str) -> None:
@@ -614,9 +706,10 @@ class PushStore:
         return row is not None
 
     async def due_card_edits(self, channel_id: int, now: float, limit: int) -> list[CardRow]:
+        """Cards of the channel owing an edit now: 911 calls' before dispatch cards, then longest waiting first."""
         rows = await self._all(
             f"SELECT {_CARD_COLUMNS} FROM push_card WHERE channel_id = ? AND {_EDIT_OWED} "
-            "AND next_attempt_at <= ? ORDER BY updated_at, id LIMIT ?",
+            f"AND next_attempt_at <= ? ORDER BY {_CARD_PRIORITY}, updated_at, id LIMIT ?",
             (channel_id, now, limit),
         )
         return [_card(row) for row in rows]
@@ -629,10 +722,13 @@ class PushStore:
             (message_id, rendered_version, card_id),
         )
 
-    async def card_retry(self, card_id: int, error: str, next_attempt_at: float) -> None:
+    async def card_retry(
+        self, card_id: int, error: str, next_attempt_at: float, *, failed_attempt: bool = True
+    ) -> None:
+        """Edit the card again at ``next_attempt_at`` (``failed_attempt`` as for :meth:`mark_retry`)."""
         await self._db.write(
-            "UPDATE push_card SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (_clip(error), next_attempt_at, card_id),
+            "UPDATE push_card SET attempts = attempts + ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            (int(failed_attempt), _clip(error), next_attempt_at, card_id),
         )
 
     async def card_give_up(self, card_id: int, error: str) -> None:
@@ -729,6 +825,7 @@ class PushStore:
                                 draft.guild_id,
                                 draft.channel_id,
                                 draft.category,
+                                int(delivery_priority(draft.category)),
                                 new_card_ids[draft.new_card] if draft.new_card is not None else draft.card_id,
                                 None if draft.embed is None else _dumps(dict(draft.embed)),
                                 draft.ping_role_id,

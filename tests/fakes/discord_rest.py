@@ -11,8 +11,9 @@ What it lets a test check:
 * per-channel buckets (``limit`` requests per ``window`` seconds; creating and editing messages are separate
   buckets, as on Discord) with real ``X-RateLimit-Limit/Remaining/Reset/Reset-After/Bucket`` headers;
 * injectable faults per channel, consumed one per request: 429 (JSON ``retry_after`` + ``Via`` header, the
-  only kind discord.py retries by itself), 500/502/503, 403 (code 50013), 404 (code 10003), or a channel that
-  answers one status to everything;
+  only kind discord.py retries by itself; or ``via=False``, a 429 from Cloudflare in front of Discord that
+  discord.py hands to its caller), 500/502/503, 403 (code 50013), 404 (code 10003), or a channel that answers
+  one status to everything; every 429 carries a ``Retry-After`` header, as Discord's do;
 * ``nonce`` + ``enforce_nonce``: the same nonce in a channel within ``nonce_window`` returns the first message;
 * ``hold_responses``: store the message but keep the answer back, to simulate a reply lost in a crash.
 """
@@ -130,6 +131,7 @@ class _Bucket:
 class _Fault:
     status: int
     retry_after: float
+    via: bool = True
 
 
 class DiscordRestFake:
@@ -203,10 +205,11 @@ class DiscordRestFake:
 
     # -- test controls -----------------------------------------------------------------------------
 
-    def inject(self, channel_id: int, *statuses: int, retry_after: float = 0.2) -> None:
-        """Answer the next requests to ``channel_id`` with these statuses, one per request, in order."""
+    def inject(self, channel_id: int, *statuses: int, retry_after: float = 0.2, via: bool = True) -> None:
+        """Answer the next requests to ``channel_id`` with these statuses, one per request, in order
+        (``via=False``: 429s without the ``Via`` header, as Cloudflare sends them)."""
         for status in statuses:
-            self._faults[channel_id].append(_Fault(status, retry_after))
+            self._faults[channel_id].append(_Fault(status, retry_after, via))
 
     def fail_channel(self, channel_id: int, status: int | None) -> None:
         """Answer every request to ``channel_id`` with ``status`` (``None`` heals the channel)."""
@@ -241,6 +244,17 @@ class DiscordRestFake:
             for request in self.requests
             if request.channel_id == channel_id and (method is None or request.method == method)
         ]
+
+    def bucket_state(self, channel_id: int, kind: str = "create") -> tuple[int, float] | None:
+        """``(requests left, time.monotonic() when it resets)`` of a channel's bucket (``create`` for new
+        messages, ``edit`` for edits) as it stands now; None before its first request."""
+        bucket = self._buckets.get((kind, channel_id))
+        if bucket is None:
+            return None
+        now = time.monotonic()
+        if now >= bucket.resets_at:
+            return bucket.limit, now
+        return bucket.remaining, bucket.resets_at
 
     @property
     def exhausted_bucket_requests(self) -> list[RecordedRequest]:
@@ -312,16 +326,28 @@ class DiscordRestFake:
             answer = _json(
                 {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
                 status=429,
-                headers={**headers, "Via": "1.1 google", "X-RateLimit-Scope": "user"},
+                headers={
+                    **headers,
+                    "Via": "1.1 google",
+                    "X-RateLimit-Scope": "user",
+                    "Retry-After": f"{retry_after:g}",
+                },
             )
             return record, answer, headers, body
         fault = self._next_fault(channel_id)
         if fault is not None and fault.status == 429:
             record.status = record.fault = 429
+            limited_headers = {
+                **headers,
+                "X-RateLimit-Scope": "shared",
+                "Retry-After": f"{fault.retry_after:g}",
+            }
+            if fault.via:
+                limited_headers["Via"] = "1.1 google"
             answer = _json(
                 {"message": "You are being rate limited.", "retry_after": fault.retry_after, "global": False},
                 status=429,
-                headers={**headers, "Via": "1.1 google", "X-RateLimit-Scope": "shared"},
+                headers=limited_headers,
             )
             return record, answer, headers, body
         bucket.remaining -= 1

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import re
 from typing import Any
+
+import pytest
 
 from bot.push import events as ev
 from bot.push.delivery import DeliveryConfig, DiscordPySender
@@ -16,6 +20,9 @@ UNITS = channel_of(GUILD_A, Category.UNITS)
 PANIC = channel_of(GUILD_A, Category.PANIC)
 RECORDS = channel_of(GUILD_A, Category.RECORDS)
 OTHER = channel_of(GUILD_A, Category.OTHER)
+DISPATCH = channel_of(GUILD_A, Category.DISPATCH)
+# Back-offs long enough to tell one attempt count from the next in the log (each doubles, jitter +-20%).
+SLOWER_BACKOFF = DeliveryConfig(**{**FAST_DELIVERY.__dict__, "backoff_base_s": 0.2, "backoff_max_s": 10.0})
 
 
 def _status_event(ident: int) -> dict[str, Any]:
@@ -232,3 +239,68 @@ async def test_an_unexpected_sender_error_backs_off_instead_of_spinning(push_wor
     await push_world.pipeline.wait_until_idle(10)
     assert _SenderWithABug.calls == 2
     assert len(push_world.fake.messages(PANIC)) == 1
+
+
+def _waits(caplog: pytest.LogCaptureFixture, pattern: str) -> list[tuple[str, ...]]:
+    return [
+        match.groups()
+        for record in caplog.records
+        if record.name == "bot.push.delivery" and (match := re.search(pattern, record.getMessage()))
+    ]
+
+
+async def test_a_rate_limit_after_server_errors_waits_its_retry_after_and_is_not_an_error(
+    push_world: PushWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    await push_world.restart(reopen_storage=False, delivery=SLOWER_BACKOFF)
+    caplog.set_level(logging.WARNING, logger="bot.push.delivery")
+    push_world.fake.inject(PANIC, 503, 503)
+    # A 429 from Cloudflare in front of Discord (no Via header), which discord.py hands to the bot.
+    push_world.fake.inject(PANIC, 429, retry_after=0.6, via=False)
+    push_world.fake.inject(PANIC, 503)
+    await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
+    await push_world.settle()
+
+    requests = push_world.fake.requests_to(PANIC, "POST")
+    assert [request.status for request in requests] == [503, 503, 429, 503, 200]
+    assert requests[3].at - requests[2].at >= 0.6
+    errors = _waits(caplog, r"failed \(Discord server error 503\); retry (\d+) in ([\d.]+) s")
+    limited = _waits(caplog, r"was rate limited \(.*\); trying again in ([\d.]+) s as asked")
+    # The rate limit waits exactly what it asked for, not the error back-off (0.8 s by then) ...
+    assert limited == [("0.6",)]
+    # ... and is not counted: the error after it is the third (0.8 s +-20%), not a fourth (1.6 s).
+    assert [int(attempt) for attempt, _ in errors] == [1, 2, 3]
+    assert 0.6 <= float(errors[2][1]) <= 1.0
+    [sent] = await _outbox(push_world, "sent")
+    assert sent.attempts == 3
+    assert len(push_world.fake.messages(PANIC)) == 1
+
+
+async def test_a_rate_limited_card_edit_waits_its_retry_after_and_is_not_an_error(
+    push_world: PushWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    await push_world.restart(reopen_storage=False, delivery=SLOWER_BACKOFF)
+    call = {"callId": 311, "title": "Traffic Stop", "status": 1, "idents": [], "notes": []}
+    await push_world.post(envelope("EVENT_DISPATCH_NEW", {"dispatch": call}))
+    await push_world.settle()
+    caplog.set_level(logging.WARNING, logger="bot.push.delivery")
+    push_world.fake.inject(DISPATCH, 503)
+    push_world.fake.inject(DISPATCH, 429, retry_after=0.6, via=False)
+    push_world.fake.inject(DISPATCH, 503)
+    await push_world.post(
+        envelope("EVENT_DISPATCH_NOTE", {"callId": 311, "note": {"label": "1A-12", "content": "Driver fled"}})
+    )
+    await push_world.settle()
+
+    edits = push_world.fake.requests_to(DISPATCH, "PATCH")
+    assert [request.status for request in edits] == [503, 429, 503, 200]
+    assert edits[2].at - edits[1].at >= 0.6
+    errors = _waits(caplog, r"editing live card \d+ failed \(.*\); retry in ([\d.]+) s")
+    limited = _waits(caplog, r"editing live card \d+ was rate limited \(.*\); trying again in ([\d.]+) s")
+    assert limited == [("0.6",)]
+    # First error 0.2 s, second 0.4 s (+-20%): the rate limit in between did not count as an error.
+    assert len(errors) == 2
+    assert float(errors[0][0]) <= 0.3
+    assert 0.3 <= float(errors[1][0]) <= 0.5
+    [message] = push_world.fake.messages(DISPATCH)
+    assert "Driver fled" in str(message.embeds)

@@ -25,6 +25,7 @@ GUILD = 111_000_000_000_000_001
 COMMUNITY = "4711"
 DISPATCH_CHANNEL = 1_003
 UNITS_CHANNEL = 1_004
+PANIC_CHANNEL = 1_005
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
     opened = await Storage.open(tmp_path / "batches.sqlite3", Fernet.generate_key().decode())
     await opened.routes.set_channel(GUILD, Category.DISPATCH, DISPATCH_CHANNEL)
     await opened.routes.set_channel(GUILD, Category.UNITS, UNITS_CHANNEL)
+    await opened.routes.set_channel(GUILD, Category.PANIC, PANIC_CHANNEL)
     try:
         yield opened
     finally:
@@ -220,3 +222,59 @@ async def test_an_event_older_than_max_lag_is_processed_however_busy_the_listene
     async with asyncio.timeout(10):
         assert await processor.process_pending() == 1
     assert await store.inbox_depth() == 0
+
+
+def _status(ident: int) -> InboxEntry:
+    return _entry("EVENT_UNIT_STATUS", {"identIds": [ident], "status": 2})
+
+
+def _panic(ident: int = 57) -> InboxEntry:
+    return _entry("EVENT_UNIT_PANIC", {"identIds": [ident], "isPanic": True})
+
+
+async def test_a_panic_is_processed_ahead_of_a_routine_backlog_and_names_its_unit(storage: Storage) -> None:
+    processor, store, _ = _processor(storage, batch_size=50)
+    login = {"unit": {"id": 57, "data": {"unitNum": "1A-12", "name": "Jordan Reyes"}}}
+    renamed = {"units": [{"id": 57, "status": 2, "data": {"unitNum": "2B-01", "name": "Jordan Reyes"}}]}
+    await store.add_inbox(
+        [
+            _entry("EVENT_UNIT_LOGIN", login),
+            *(_status(ident) for ident in range(1, 121)),
+            _entry("EVENT_UNIT_UPDATE", renamed),
+            _panic(57),
+            _status(121),
+        ]
+    )
+
+    # The first batch is the panic alone, ahead of 122 older events ...
+    assert await processor.process_pending() == 1
+    [alert] = await store.outbox_rows()
+    assert alert.channel_id == PANIC_CHANNEL
+    # ... and it names the unit as the events it overtook left it.
+    assert alert.embed is not None and "2B-01 Jordan Reyes" in alert.embed["title"]
+    assert await store.inbox_depth() == 123
+
+    while await processor.process_pending():
+        pass
+    units = [row for row in await store.outbox_rows() if row.channel_id == UNITS_CHANNEL]
+    # The backlog follows in its own order (the login, 121 status changes and the update).
+    assert len(units) == 123
+    assert [row.id for row in units] == sorted(row.id for row in units)
+    assert units[-1].embed is not None and "#121" in units[-1].embed["title"]
+
+
+async def test_an_urgent_event_cuts_short_a_routine_batch_waiting_for_the_listener(storage: Storage) -> None:
+    processor, store, _ = _processor(storage, quiet_s=30.0, max_lag_s=30.0)
+    await store.add_inbox([_status(1)])
+    assert await processor.process_pending() == 1
+    await store.add_inbox([_status(2)])
+    waiting = asyncio.create_task(processor.process_pending())
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # a stream: it waits for the listener to go quiet (up to 30 s)
+
+    await store.add_inbox([_panic()])
+    async with asyncio.timeout(10):
+        assert await waiting == 1
+    # It stopped waiting and took the panic first; the routine event waits for the next batch.
+    assert [row.channel_id for row in await store.outbox_rows()] == [UNITS_CHANNEL, PANIC_CHANNEL]
+    assert await store.inbox_depth() == 1

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from bot.storage import Storage
-from bot.storage.models import Category
+from bot.storage.db import MIGRATIONS_DIR, Database
+from bot.storage.models import Category, Priority
 from bot.storage.push_store import (
     CardUpdate,
     InboxEntry,
@@ -187,3 +191,62 @@ def test_an_outbox_draft_carries_exactly_one_thing() -> None:
         OutboxDraft(
             guild_id=GUILD, channel_id=CHANNEL, category="units", accepted_at=1.0, embed={}, card_id=1
         )
+
+
+async def test_rows_queued_before_the_upgrade_get_their_categorys_priority(tmp_path: Path) -> None:
+    """A database from before delivery priorities, with deliveries still owed, is upgraded in place."""
+    before = tmp_path / "migrations-0003"
+    before.mkdir()
+    for migration in sorted(MIGRATIONS_DIR.glob("*.sql"))[:3]:
+        shutil.copy(migration, before / migration.name)
+    path = tmp_path / "old.sqlite3"
+    async with await Database.open(path, migrations_dir=before) as old, old.transaction() as conn:
+        await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (?, 'then')", (GUILD,))
+        for category, status in (
+            ("units", "pending"),
+            ("panic", "pending"),
+            ("911", "pending"),
+            ("panic", "sent"),
+        ):
+            await conn.execute(
+                "INSERT INTO push_outbox (guild_id, channel_id, category, embed, accepted_at, created_at, status) "
+                "VALUES (?, ?, ?, '{}', 1.0, 1.0, ?)",
+                (GUILD, CHANNEL, category, status),
+            )
+
+    async with await Database.open(path) as db:
+        store = PushStore(db)
+        rows = await store.outbox_rows()
+        assert [(row.category, row.priority) for row in rows if row.status == "pending"] == [
+            ("units", Priority.ROUTINE),
+            ("panic", Priority.PANIC),
+            ("911", Priority.CALLS_911),
+        ]
+        head = await store.pending_head(CHANNEL, 10)
+        assert [row.category for row in head.rows] == ["panic"]
+        assert head.oldest_id == rows[0].id
+
+
+async def test_card_edits_are_owed_911_calls_first_then_longest_waiting(store: PushStore) -> None:
+    cards = {}
+    for kind, call_id in (("dispatch", 1), ("911", 2), ("dispatch", 3)):
+        card_id = await store.create_card(
+            guild_id=GUILD,
+            kind=kind,
+            call_id=call_id,
+            community_id=None,
+            channel_id=CHANNEL,
+            state={"call_id": call_id},
+            finished=False,
+        )
+        await store.card_shown(card_id, 1, message_id=500 + call_id)
+        await store.update_card_state(card_id, {"call_id": call_id, "changed": True}, finished=False)
+        cards[call_id] = card_id
+
+    due = await store.due_card_edits(CHANNEL, 2_000.0, 10)
+    assert [card.id for card in due] == [cards[2], cards[1], cards[3]]
+    assert [card.priority for card in due] == [Priority.CALLS_911, Priority.DISPATCH, Priority.DISPATCH]
+    lanes = await store.due_lanes()
+    assert [(lane.channel_id, lane.lane, lane.priority) for lane in lanes] == [
+        (CHANNEL, "edit", Priority.CALLS_911)
+    ]
