@@ -214,7 +214,7 @@ _INSERT_OUTBOX = (
 # A card's priority in SQL, from the same function as everything else's (the kinds are push_card's CHECK list).
 _CARD_PRIORITY = (
     "CASE kind "
-    + " ".join(f"WHEN '{kind}' THEN {int(delivery_priority(kind))}" for kind in ("911", "dispatch"))
+    + " ".join(f"WHEN '{kind}' THEN {int(delivery_priority(kind))}" for kind in ("panic", "911", "dispatch"))
     + f" ELSE {int(Priority.ROUTINE)} END"
 )
 _INSERT_CARD = (
@@ -706,7 +706,8 @@ class PushStore:
         return row is not None
 
     async def due_card_edits(self, channel_id: int, now: float, limit: int) -> list[CardRow]:
-        """Cards of the channel owing an edit now: 911 calls' before dispatch cards, then longest waiting first."""
+        """Cards of the channel owing an edit now, most urgent kind first (panic alerts, 911 calls, dispatch), then
+        longest waiting first."""
         rows = await self._all(
             f"SELECT {_CARD_COLUMNS} FROM push_card WHERE channel_id = ? AND {_EDIT_OWED} "
             f"AND next_attempt_at <= ? ORDER BY {_CARD_PRIORITY}, updated_at, id LIMIT ?",

@@ -227,9 +227,11 @@ async def test_rows_queued_before_the_upgrade_get_their_categorys_priority(tmp_p
         assert head.oldest_id == rows[0].id
 
 
-async def test_card_edits_are_owed_911_calls_first_then_longest_waiting(store: PushStore) -> None:
+async def test_card_edits_are_owed_panic_alerts_then_911_calls_first_then_longest_waiting(
+    store: PushStore,
+) -> None:
     cards = {}
-    for kind, call_id in (("dispatch", 1), ("911", 2), ("dispatch", 3)):
+    for kind, call_id in (("dispatch", 1), ("911", 2), ("dispatch", 3), ("panic", 4)):
         card_id = await store.create_card(
             guild_id=GUILD,
             kind=kind,
@@ -244,9 +246,15 @@ async def test_card_edits_are_owed_911_calls_first_then_longest_waiting(store: P
         cards[call_id] = card_id
 
     due = await store.due_card_edits(CHANNEL, 2_000.0, 10)
-    assert [card.id for card in due] == [cards[2], cards[1], cards[3]]
-    assert [card.priority for card in due] == [Priority.CALLS_911, Priority.DISPATCH, Priority.DISPATCH]
+    # A /panic alert's edit (the CAD did not confirm it) is as urgent as the alert itself.
+    assert [card.id for card in due] == [cards[4], cards[2], cards[1], cards[3]]
+    assert [card.priority for card in due] == [
+        Priority.PANIC,
+        Priority.CALLS_911,
+        Priority.DISPATCH,
+        Priority.DISPATCH,
+    ]
     lanes = await store.due_lanes()
     assert [(lane.channel_id, lane.lane, lane.priority) for lane in lanes] == [
-        (CHANNEL, "edit", Priority.CALLS_911)
+        (CHANNEL, "edit", Priority.PANIC)
     ]
