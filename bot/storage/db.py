@@ -382,8 +382,7 @@ class Database:
         conn.row_factory = aiosqlite.Row
         # busy_timeout first, so switching to WAL waits for another process instead of failing.
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
-        mode = str(next(iter(rows))[0]).lower()
+        mode = await self._switch_to_wal(conn)
         if mode != "wal" and self.path != MEMORY:
             log.warning(
                 "SQLite refused WAL mode for %s (journal mode is %s); is it on a network file system?",
@@ -392,6 +391,27 @@ class Database:
             )
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
+
+    @staticmethod
+    async def _switch_to_wal(conn: aiosqlite.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``, waiting for another process that is doing the same.
+
+        SQLite answers "database is locked" at once, without its busy handler, when two connections race to
+        change the journal mode of a new file (the bot and the admin CLI starting together): try again for up to
+        the busy timeout before giving up.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.01
+        while True:
+            try:
+                rows = await conn.execute_fetchall("PRAGMA journal_mode = WAL")
+                return str(next(iter(rows))[0]).lower()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or loop.time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     async def _migrate(self, migrations: list[Migration]) -> None:
         current = await self.schema_version()

@@ -106,6 +106,19 @@ async def test_two_processes_opening_a_new_file_at_once_both_succeed(db_path: Pa
         await second.close()
 
 
+async def test_many_processes_racing_to_create_the_same_file_all_succeed(tmp_path: Path) -> None:
+    # Racing to switch a new file to WAL made SQLite answer "database is locked" without waiting (about one
+    # round in ten here); each opener now waits for the other instead of failing.
+    for round_number in range(40):
+        path = tmp_path / f"race-{round_number}.sqlite3"
+        opened = await asyncio.gather(*(Database.open(path) for _ in range(4)))
+        try:
+            assert {await db.schema_version() for db in opened} == {len(SHIPPED)}
+        finally:
+            for db in opened:
+                await db.close()
+
+
 async def test_panic_cards_migration_keeps_every_card_and_card_post(tmp_path: Path) -> None:
     """0004 rebuilds push_card (a new kind): cards, their ids and the outbox rows that point at them survive."""
     before = tmp_path / "before"
