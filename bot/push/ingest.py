@@ -125,6 +125,11 @@ class RejectionLog:
         self._timer: asyncio.TimerHandle | None = None
         self._window_started = 0.0
 
+    @property
+    def summarising(self) -> bool:
+        """True while a window is open: refusals are being counted for the next summary line."""
+        return self._timer is not None
+
     def refused(self, address: str, reason: str) -> None:
         """Note one refused request; ``reason`` is ``unauthorized`` or ``throttled``."""
         if self._timer is None:

@@ -127,7 +127,8 @@ class WriteHealth:
     """Whether the last write reached the database: ``SELECT 1`` succeeds on a full disk, writes do not.
 
     Every write through :class:`Database` reports here; :attr:`failing` stays True from a failed write until
-    the next write succeeds. The error text is SQLite's own ("database or disk is full"), never a parameter.
+    the next write that changes rows succeeds. The error text is SQLite's own ("database or disk is full"),
+    never a parameter.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -152,15 +153,19 @@ class WriteHealth:
         return max(0.0, self._clock() - moment)
 
     @contextlib.contextmanager
-    def tracking(self) -> Iterator[None]:
-        """Around one write: a storage failure is recorded (and re-raised), success recorded on exit."""
+    def tracking(self, changes: Callable[[], int]) -> Iterator[None]:
+        """Around one write: a storage failure is recorded (and re-raised); success is recorded only if rows
+        changed (``changes`` is the connection's running total), since a no-op commit writes nothing to disk
+        and proves nothing about it."""
+        before = changes()
         try:
             yield
         except BaseException as exc:
             if is_storage_failure(exc):
                 self.failed(exc)
             raise
-        self.succeeded()
+        if changes() != before:
+            self.succeeded()
 
 
 # However long urgent writes keep coming, background work waiting for a quiet moment looks again this often.
@@ -369,7 +374,7 @@ class Database:
         async with self._write_lock.held():
             self._transaction_owner = task
             try:
-                with self.writes.tracking():
+                with self.writes.tracking(self._total_changes):
                     # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
                     # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
                     await conn.execute("BEGIN IMMEDIATE")
@@ -396,7 +401,7 @@ class Database:
         if self._owns_transaction():
             return await conn.execute(sql, tuple(parameters))
         async with self._write_lock.held(urgent=urgent):
-            with self.writes.tracking():
+            with self.writes.tracking(self._total_changes):
                 return await conn.execute(sql, tuple(parameters))
 
     async def write_returning(
@@ -407,7 +412,7 @@ class Database:
         if self._owns_transaction():
             return list(await conn.execute_fetchall(sql, tuple(parameters)))
         async with self._write_lock.held(urgent=urgent):
-            with self.writes.tracking():
+            with self.writes.tracking(self._total_changes):
                 return list(await conn.execute_fetchall(sql, tuple(parameters)))
 
     async def yield_to_urgent_writes(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
@@ -421,6 +426,9 @@ class Database:
         waited = await self._write_lock.urgent_quiet(max_wait_s, quiet_s)
         await asyncio.sleep(0)
         return waited
+
+    def _total_changes(self) -> int:
+        return self.conn.total_changes
 
     def _owns_transaction(self) -> bool:
         task = asyncio.current_task()

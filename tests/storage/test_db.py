@@ -521,6 +521,12 @@ async def test_write_health_follows_the_last_write(db_path: Path) -> None:
                 raise RuntimeError("the caller gives up")
         assert writes.failing
 
+        # Nor does a write that changes nothing: a commit with nothing in it never touches the disk.
+        await db.write("DELETE FROM guild_config WHERE guild_id = 99")
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE guild_config SET updated_at = 'later' WHERE guild_id = 99")
+        assert writes.failing
+
         async with db.transaction() as conn:
             await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (5, 'now')")
         assert not writes.failing
