@@ -95,6 +95,12 @@ async def test_unusual_but_valid_json_is_accepted(push_world: PushWorld, raw: by
     assert (status, answer["status"]) == (200, "accepted")
 
 
+async def test_a_huge_type_is_acknowledged_as_unknown_and_not_stored(push_world: PushWorld) -> None:
+    status, answer, _ = await push_world.post(envelope("EVENT_" + "X" * 500_000, PANIC))
+    assert (status, answer["status"], answer["reason"]) == (200, "ignored", "unknown event type")
+    assert await _inbox_depth(push_world) == 0
+
+
 @pytest.mark.parametrize(
     "key",
     [
