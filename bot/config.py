@@ -7,13 +7,30 @@ then the TOML file, then defaults. The two secrets have their own conventional n
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -76,6 +93,63 @@ class ServerSettings(_Section):
         description="How Sonoran CAD reaches this listener, e.g. http://203.0.113.7:8085 (shown by /setup).",
     )
     enabled: bool = Field(True, description="Start the push-event listener.")
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a complete request line and headers, counted from when it "
+        "connects (or starts its next request); slower connections are closed.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send the whole body once its headers are in; slower ones get 408.",
+    )
+    keepalive_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="Seconds an idle kept-alive connection stays open waiting for the next request.",
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        le=100_000,
+        description="Connections served at once; more are answered 503 (with Retry-After) and closed.",
+    )
+    # NoDecode: the environment may give a plain "10.0.0.1, 10.0.0.2" as well as a JSON list (see _networks).
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
+        (),
+        description="Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the real client; "
+        "empty = the connecting address is the client.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):  # from the environment: a JSON list, or addresses separated by commas
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError:
+                    raise ValueError(f"{text!r} is not a JSON list of addresses") from None
+            else:
+                value = [part for part in text.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            return value
+        for entry in value:
+            try:
+                ipaddress.ip_network(str(entry).strip())
+            except ValueError as exc:
+                hint = ""
+                if "host bits set" in str(exc):
+                    hint = f"; did you mean {ipaddress.ip_network(str(entry).strip(), strict=False)}?"
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 172.17.0.1 or 10.0.0.0/8){hint}"
+                ) from None
+        return [str(entry).strip() for entry in value]
 
 
 class DatabaseSettings(_Section):
@@ -180,6 +254,8 @@ def load_settings(config_path: str | Path | None = None, *, load_env_file: bool 
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, str(path) if path.is_file() else "environment")) from None
+    except SettingsError as exc:  # an environment value pydantic-settings could not even parse
+        raise ConfigError(f"environment: {exc}") from None
 
 
 def require_token(settings: Settings) -> str:

@@ -23,7 +23,7 @@ from bot.cad.errors import (
     CadTimeoutError,
     CadUnavailableError,
 )
-from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, status_embed
+from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
 from bot.storage import SecretKeyError
 from cogs._admin import KnowsLastEvent, admin_only
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
@@ -78,11 +78,14 @@ async def last_event_at(svc: Services, guild_id: int) -> datetime | None:
     return datetime.fromtimestamp(received, UTC) if received is not None else None
 
 
-async def delivery_queues(svc: Services, guild_id: int) -> tuple[QueueStats | None, QueueStats | None]:
-    """(this guild's pending deliveries, the whole bot's), None for each the pipeline cannot tell."""
+async def delivery_queues(
+    svc: Services, guild_id: int
+) -> tuple[QueueStats | None, QueueStats | None, StorageFailure | None]:
+    """(this guild's pending deliveries, the whole bot's, failing database writes), None for each the
+    pipeline cannot tell or that is fine."""
     pipeline = svc.pipeline
     if pipeline is None:
-        return None, None
+        return None, None, None
     now = time.time()
     pending = await pipeline.store.outbox_rows(guild_id=guild_id, status="pending")
     oldest = min((row.created_at for row in pending), default=None)
@@ -95,7 +98,12 @@ async def delivery_queues(svc: Services, guild_id: int) -> tuple[QueueStats | No
         if health.outbox_depth is not None
         else None
     )
-    return guild_queue, bot_queue
+    storage = (
+        StorageFailure(error=health.last_write_error, age_s=health.last_write_failure_age_s or 0.0)
+        if health.writes_failing and health.last_write_error is not None
+        else None
+    )
+    return guild_queue, bot_queue, storage
 
 
 class Status(commands.Cog):
@@ -110,7 +118,7 @@ class Status(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         svc = services(interaction)
         guild_id = guild_id_of(interaction)
-        cad, last_event, (guild_queue, bot_queue) = await asyncio.gather(
+        cad, last_event, (guild_queue, bot_queue, storage) = await asyncio.gather(
             probe_cad(svc, guild_id), last_event_at(svc, guild_id), delivery_queues(svc, guild_id)
         )
         report = StatusReport(
@@ -120,6 +128,7 @@ class Status(commands.Cog):
             guild_queue=guild_queue,
             bot_queue=bot_queue,
             failed_routes=await svc.storage.routes.failed(guild_id),
+            storage_failure=storage,
         )
         await interaction.followup.send(
             embed=to_embed(status_embed(report)), ephemeral=True, allowed_mentions=NO_MENTIONS

@@ -140,3 +140,54 @@ def test_bare_invocation_runs_the_bot(tmp_path: Path) -> None:
     result = _run_bot([], tmp_path)
     assert result.returncode == 2
     assert "DISCORD_TOKEN" in result.stderr
+
+
+# -- [server] trusted_proxies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('trusted_proxies = ["127.0.0.1", "::1", "10.0.0.0/8"]', ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]),
+        ('trusted_proxies = "172.17.0.1"', ["172.17.0.1/32"]),
+        ("trusted_proxies = []", []),
+    ],
+)
+def test_trusted_proxies_take_addresses_and_networks(tmp_path: Path, toml: str, expected: list[str]) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[server]\n{toml}\n")
+    settings = load_settings(config, load_env_file=False)
+    assert [str(network) for network in settings.server.trusted_proxies] == expected
+
+
+@pytest.mark.parametrize("value", ['["127.0.0.1", "10.0.0.0/8"]', "127.0.0.1, 10.0.0.0/8"])
+def test_trusted_proxies_from_the_environment_as_json_or_commas(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("BOT_SERVER__TRUSTED_PROXIES", value)
+    settings = load_settings(load_env_file=False)
+    assert [str(network) for network in settings.server.trusted_proxies] == ["127.0.0.1/32", "10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            '["10.0.0.1/8"]',
+            "'10.0.0.1/8' is not an IP address or network (e.g. 172.17.0.1 or 10.0.0.0/8); "
+            "did you mean 10.0.0.0/8?",
+        ),
+        ("nginx", "'nginx' is not an IP address or network"),
+        ("[oops", "'[oops' is not a JSON list of addresses"),
+    ],
+)
+def test_a_bad_trusted_proxy_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("BOT_SERVER__TRUSTED_PROXIES", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(load_env_file=False)
+    message = str(caught.value)
+    assert message.startswith("environment variable BOT_SERVER__TRUSTED_PROXIES: 'server.trusted_proxies'")
+    assert expected in message
+    assert "\n" not in message

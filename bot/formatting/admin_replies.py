@@ -17,6 +17,7 @@ from bot.cad.tiers import MIN_TIER, Tier
 from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
+from bot.formatting.text import truncate
 from bot.push.events import parse_event
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
 
@@ -536,6 +537,13 @@ class QueueStats(_Frozen):
     oldest_age_s: float | None = None
 
 
+class StorageFailure(_Frozen):
+    """Database writes fail now (disk full, read-only file): SQLite's message and how long ago it last failed."""
+
+    error: str
+    age_s: float
+
+
 class StatusReport(_Frozen):
     """What /status shows. ``None`` means the bot cannot tell (shown as "unknown")."""
 
@@ -545,6 +553,7 @@ class StatusReport(_Frozen):
     guild_queue: QueueStats | None = None
     bot_queue: QueueStats | None = None
     failed_routes: list[RouteConfig] = []
+    storage_failure: StorageFailure | None = None
 
 
 def duration_text(seconds: float) -> str:
@@ -585,6 +594,12 @@ def status_embed(report: StatusReport) -> EmbedDict:
         push = f"Listener: on\nLast event received for this community: {last}"
     else:
         push = "Listener: off on this bot (`[server] enabled = false`), so no CAD events arrive."
+    if report.storage_failure is not None:
+        push += (
+            f"\n⚠️ The database refuses writes ({truncate(report.storage_failure.error, 120)}, last "
+            f"{duration_text(report.storage_failure.age_s)} ago): events are answered 503 so the CAD sends them "
+            "again. Free disk space or fix the file's permissions."
+        )
     queue = f"This server: {_queue_text(report.guild_queue)}\nWhole bot: {_queue_text(report.bot_queue)}"
     if report.failed_routes:
         failed = "\n".join(
@@ -594,7 +609,7 @@ def status_embed(report: StatusReport) -> EmbedDict:
         )
     else:
         failed = "No failures recorded."
-    healthy = report.cad.state == "ok" and not report.failed_routes
+    healthy = report.cad.state == "ok" and not report.failed_routes and report.storage_failure is None
     return clamp_embed(
         {
             "title": "Bot status",

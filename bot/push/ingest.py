@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
+from bot.storage.db import DatabaseError, is_storage_failure
 from bot.storage.models import GuildConfig
 from bot.storage.push_store import MAX_INBOX_ROWS_PER_COMMIT, InboxEntry, PushStore
 
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_KEY_CHARS = 512
 MAX_TYPE_CHARS = 100
 STORAGE_RETRY_AFTER_S = 5
+# How long the configured keys' hashes are trusted in memory when nothing invalidated them.
+CONFIGURED_KEYS_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,93 @@ class AuthThrottle:
                     del self._blocked_until[address]
 
 
+class RejectionLog:
+    """Refused requests (wrong or missing key, throttled) as a few log lines, however many arrive.
+
+    The first refusal after a quiet spell is logged at once, with its address, so a self-hoster who mistyped
+    the key sees it immediately. Refusals after that are counted, and one line every ``window_s`` says how many
+    came from how many addresses (and which sent the most). A flood of 20,000 wrong keys is two lines a minute.
+    """
+
+    def __init__(self, *, window_s: float = 60.0, max_addresses: int = 10_000) -> None:
+        self._window_s = window_s
+        self._max_addresses = max_addresses
+        self._counts: dict[str, int] = {}
+        self._other_addresses = 0
+        self._by_reason: dict[str, int] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._window_started = 0.0
+
+    @property
+    def summarising(self) -> bool:
+        """True while a window is open: refusals are being counted for the next summary line."""
+        return self._timer is not None
+
+    def refused(self, address: str, reason: str) -> None:
+        """Note one refused request; ``reason`` is ``unauthorized`` or ``throttled``."""
+        if self._timer is None:
+            log.warning(
+                "push event from %s refused (%s); further refusals are summarised every %g s",
+                address,
+                _REASON_TEXT.get(reason, reason),
+                self._window_s,
+            )
+            loop = asyncio.get_running_loop()
+            self._window_started = loop.time()
+            self._timer = loop.call_later(self._window_s, self._window_ended)
+            return
+        self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
+        if address in self._counts or len(self._counts) < self._max_addresses:
+            self._counts[address] = self._counts.get(address, 0) + 1
+        else:
+            self._other_addresses += 1
+
+    def _window_ended(self) -> None:
+        self._timer = None
+        if self._summarise(self._window_s):
+            # Refusals kept coming: keep summarising instead of logging the next one on its own.
+            loop = asyncio.get_running_loop()
+            self._window_started = loop.time()
+            self._timer = loop.call_later(self._window_s, self._window_ended)
+
+    def flush(self) -> None:
+        """Log what was counted so far (the listener is stopping) and forget it."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._summarise(asyncio.get_running_loop().time() - self._window_started)
+
+    def _summarise(self, seconds: float) -> bool:
+        total = sum(self._by_reason.values())
+        if not total:
+            return False
+        addresses = len(self._counts) + (1 if self._other_addresses else 0)
+        reasons = ", ".join(
+            f"{self._by_reason[reason]} {text}"
+            for reason, text in _REASON_TEXT.items()
+            if reason in self._by_reason
+        )
+        top_address, top_count = max(self._counts.items(), key=lambda item: item[1], default=("?", 0))
+        log.warning(
+            "push listener refused %d more request(s) from %s%d address(es) in the last %g s (%s); "
+            "most from %s (%d)",
+            total,
+            "at least " if self._other_addresses else "",
+            addresses,
+            round(seconds, 1),
+            reasons,
+            top_address,
+            top_count,
+        )
+        self._counts.clear()
+        self._by_reason.clear()
+        self._other_addresses = 0
+        return True
+
+
+_REASON_TEXT = {"unauthorized": "missing or unknown key", "throttled": "throttled after failed attempts"}
+
+
 class InboxWriter:
     """Group commit: requests that arrive while a commit is running are written together in the next one."""
 
@@ -135,8 +226,17 @@ class InboxWriter:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
                 ids = await self._store.add_inbox([entry for entry, _ in batch])
-            except Exception:  # any failure to commit must reach every waiting request as a 503
-                log.exception("could not store %d push event(s); the sender is asked to retry", len(batch))
+            except Exception as exc:  # any failure to commit must reach every waiting request as a 503
+                if is_storage_failure(exc):
+                    # Disk full, read-only file: said once by the database's write tracker (and on /healthz);
+                    # a traceback per commit would only help fill the disk further.
+                    log.warning(
+                        "could not store %d push event(s) (%s); the sender is asked to retry", len(batch), exc
+                    )
+                else:
+                    log.exception(
+                        "could not store %d push event(s); the sender is asked to retry", len(batch)
+                    )
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(StorageUnavailableError())
@@ -159,6 +259,7 @@ class PushIngest:
         *,
         on_stored: Callable[[], None],
         throttle: AuthThrottle | None = None,
+        rejections: RejectionLog | None = None,
         auth_cache_ttl_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
@@ -167,6 +268,7 @@ class PushIngest:
         self._metrics = metrics
         self._on_stored = on_stored
         self.throttle = throttle or AuthThrottle()
+        self.rejections = rejections or RejectionLog()
         self._writer = InboxWriter(store)
         self._clock = clock
         self._monotonic = monotonic
@@ -175,19 +277,34 @@ class PushIngest:
         self._auth_cache: OrderedDict[str, tuple[float, tuple[GuildConfig, ...]]] = OrderedDict()
         # Community -> when it last authenticated, stored or not (an unknown type still proves the link works).
         self._last_seen: dict[str, float] = {}
+        # Keyed hashes of every configured key, for letting a right key past the throttle without a query.
+        self._configured: tuple[float, tuple[str, ...]] | None = None
+        self._configured_lock = asyncio.Lock()
 
     def invalidate_key_cache(self) -> None:
         """Forget cached key lookups, so a changed or removed key takes effect at once."""
         self._auth_cache.clear()
+        self._configured = None
 
     def last_seen(self, community_id: str) -> float | None:
         return self._last_seen.get(community_id)
 
-    def check_throttle(self, address: str) -> Answer | None:
+    async def check_throttle(self, address: str, key: object) -> Answer | None:
+        """A 429 answer while ``address`` is blocked, unless ``key`` is a configured key.
+
+        The throttle exists to stop guessing, and a right key is not a guess: refusing it would let anyone who
+        shares the CAD's address (the same NAT, a proxy not listed in ``trusted_proxies``) silence the CAD's
+        events by sending wrong keys. The check costs one keyed hash and a constant-time comparison with the
+        configured keys' hashes held in memory (read at most every 30 s, or after a key changed), so a blocked
+        address cannot make the bot query the database per request.
+        """
         wait = self.throttle.retry_after(address)
         if wait is None:
             return None
+        if await self._is_configured_key(key):
+            return None
         self._metrics.received(NO_TYPE_LABEL, "throttled")
+        self.rejections.refused(address, "throttled")
         seconds = max(1, int(wait + 0.999))
         return rejected(
             429,
@@ -203,7 +320,7 @@ class PushIngest:
             self.throttle.failed(address)
             self._metrics.auth_failures.inc()
             self._metrics.received(NO_TYPE_LABEL, "unauthorized")
-            log.warning("push event from %s rejected: missing or unknown key", address)
+            self.rejections.refused(address, "unauthorized")
             return rejected(401, "unauthorized", "the key is missing or matches no community configured here")
         self.throttle.succeeded(address)
         now = self._clock()
@@ -212,8 +329,34 @@ class PushIngest:
                 self._last_seen[guild.community_id] = now
         return guilds
 
+    async def _is_configured_key(self, key: object) -> bool:
+        if not _plausible_key(key) or not self._storage.vault.has_key:
+            return False
+        candidate = self._storage.vault.push_key_hash(key)
+        try:
+            configured = await self._configured_hashes()
+        except (DatabaseError, OSError, sqlite3.Error):  # the blocked address waits (429), as it would anyway
+            log.debug("could not read the configured push keys", exc_info=True)
+            return False
+        matched = False
+        for known in configured:  # every hash is compared, so the time taken does not depend on which matched
+            matched |= hmac.compare_digest(known, candidate)
+        return matched
+
+    async def _configured_hashes(self) -> tuple[str, ...]:
+        now = self._monotonic()
+        if self._configured is not None and self._configured[0] > now:
+            return self._configured[1]
+        async with self._configured_lock:
+            if self._configured is not None and self._configured[0] > now:
+                return self._configured[1]
+            hashes = tuple(sorted(await self._storage.guilds.all_push_key_hashes()))
+            # Keys changed by /setup invalidate this at once; the TTL covers the admin CLI in another process.
+            self._configured = (self._monotonic() + CONFIGURED_KEYS_TTL_S, hashes)
+            return hashes
+
     async def _guilds_for(self, key: object) -> tuple[GuildConfig, ...]:
-        if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
+        if not _plausible_key(key):
             return ()
         vault = self._storage.vault
         if not vault.has_key:
@@ -283,8 +426,14 @@ class PushIngest:
         return Answer(200, {"ok": True, "status": status, "reason": reason})
 
     async def drain(self) -> None:
-        """Wait for a commit in progress (used when the listener stops)."""
+        """Wait for a commit in progress and log the refusals counted so far (used when the listener stops)."""
         await self._writer.drain()
+        self.rejections.flush()
+
+
+def _plausible_key(key: object) -> TypeGuard[str]:
+    """Worth hashing: a non-blank string no longer than any real key."""
+    return isinstance(key, str) and bool(key.strip()) and len(key) <= MAX_KEY_CHARS
 
 
 def storage_unavailable() -> Answer:

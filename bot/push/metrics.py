@@ -37,7 +37,8 @@ class PushMetrics:
         self.events_received = Counter(
             "sonoran_push_events_received",
             "Push-event requests by event type and the answer they got (accepted, unknown_type, ignored, "
-            "invalid_data, no_guild, too_large, bad_request, unauthorized, throttled, storage_unavailable).",
+            "invalid_data, no_guild, too_large, bad_request, timeout, client_gone, unauthorized, throttled, "
+            "storage_unavailable).",
             ["type", "outcome"],
             registry=self.registry,
         )
@@ -51,6 +52,22 @@ class PushMetrics:
         self.auth_failures = Counter(
             "sonoran_push_auth_failures",
             "Push-event requests whose key was missing or matched no configured community.",
+            registry=self.registry,
+        )
+        self.open_connections = Gauge(
+            "sonoran_push_open_connections",
+            "Connections the listener is serving now (at most [server] max_connections).",
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "sonoran_push_connections_refused",
+            "Connections answered 503 and closed because max_connections were already open.",
+            registry=self.registry,
+        )
+        self.slow_requests = Counter(
+            "sonoran_push_slow_requests",
+            "Requests given up on because their head (header_timeout_s) or body (body_timeout_s) was too slow.",
+            ["part"],
             registry=self.registry,
         )
         self.deliveries = Counter(

@@ -19,6 +19,7 @@ Typical wiring (the bot starts it before login and lets delivery go in ``setup_h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -33,10 +34,10 @@ from bot.push import events as ev
 from bot.push.card_buttons import dispatch_card_components
 from bot.push.cards import CardKind
 from bot.push.delivery import DeliveryConfig, DeliveryWorker, DiscordSender
-from bot.push.ingest import AuthThrottle, PushIngest
+from bot.push.ingest import AuthThrottle, PushIngest, RejectionLog
 from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory
-from bot.push.server import HealthReport, PushServer, create_push_app
+from bot.push.server import HealthReport, ListenerLimits, PushServer, create_push_app
 from bot.storage import Storage
 from bot.storage.db import DatabaseError
 from bot.storage.push_store import CardRow, PushStore
@@ -48,6 +49,9 @@ IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 # An outbox whose oldest delivery waited longer than this is reported unhealthy (Discord or a channel stuck).
 DEFAULT_STALE_AFTER_S = 300.0
+# While writes fail and nothing else has tried one for this long, the health check tries a small write itself,
+# so /healthz turns healthy again once the disk has room, without waiting for the next event.
+DEFAULT_WRITE_PROBE_AFTER_S = 30.0
 
 
 class PushPipeline:
@@ -60,8 +64,10 @@ class PushPipeline:
         idle_wait: IdleWait | None = None,
         delivery: DeliveryConfig | None = None,
         throttle: AuthThrottle | None = None,
+        rejection_summary_s: float = 60.0,
         discord_connected: Callable[[], bool] | None = None,
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
+        write_probe_after_s: float = DEFAULT_WRITE_PROBE_AFTER_S,
         stop_timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -71,6 +77,7 @@ class PushPipeline:
         self.units = UnitDirectory(self.store)
         self._clock = clock
         self._stale_after_s = stale_after_s
+        self._write_probe_after_s = write_probe_after_s
         self._stop_timeout_s = stop_timeout_s
         self._discord_connected = discord_connected or (lambda: True)
         self.delivery = DeliveryWorker(
@@ -95,7 +102,13 @@ class PushPipeline:
             clock=clock,
         )
         self.ingest = PushIngest(
-            storage, self.store, self.metrics, on_stored=self.processor.wake, throttle=throttle, clock=clock
+            storage,
+            self.store,
+            self.metrics,
+            on_stored=self.processor.wake,
+            throttle=throttle,
+            rejections=RejectionLog(window_s=rejection_summary_s),
+            clock=clock,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: PushServer | None = None
@@ -112,16 +125,21 @@ class PushPipeline:
     def server(self) -> PushServer | None:
         return self._server
 
-    def create_app(self, *, max_body_bytes: int = 1_048_576) -> web.Application:
-        return create_push_app(self.ingest, self.health, self.metrics, max_body_bytes=max_body_bytes)
+    def create_app(self, limits: ListenerLimits | None = None) -> web.Application:
+        return create_push_app(self.ingest, self.health, self.metrics, limits=limits)
 
     def create_server(
         self, settings: ServerSettings, *, discord_connected: Callable[[], bool] | None = None
     ) -> PushServer:
         if discord_connected is not None:
             self._discord_connected = discord_connected
+        if settings.trusted_proxies:
+            log.info(
+                "push listener trusts X-Forwarded-For from %s",
+                ", ".join(str(network) for network in settings.trusted_proxies),
+            )
         return PushServer(
-            self.create_app(max_body_bytes=settings.max_body_bytes), settings.host, settings.port
+            self.create_app(ListenerLimits.from_settings(settings)), settings.host, settings.port
         )
 
     async def start(self, *, deliver: bool = True) -> None:
@@ -227,8 +245,18 @@ class PushPipeline:
         depth: int | None = None
         age: float | None = None
         inbox: int | None = None
+        writes = self.storage.db.writes
         try:
             await self.store.ping()
+            failure = writes.last_failure
+            # Failing writes move failure.at, so this probes only when nothing has tried a write for a while.
+            if (
+                writes.failing
+                and failure is not None
+                and writes.seconds_since(failure.at) >= self._write_probe_after_s
+            ):
+                with contextlib.suppress(sqlite3.Error):  # recorded by the tracker; the report says so
+                    await self.store.write_probe()
             stats = await self.store.outbox_stats()
             inbox = await self.store.inbox_depth()
             depth = stats.depth
@@ -242,7 +270,10 @@ class PushPipeline:
             self.metrics.oldest_pending_age.set(age or 0.0)
         if inbox is not None:
             self.metrics.inbox_depth.set(inbox)
-        healthy = database_ok and connected and (age is None or age < self._stale_after_s)
+        failure = writes.last_failure
+        healthy = (
+            database_ok and not writes.failing and connected and (age is None or age < self._stale_after_s)
+        )
         return HealthReport(
             database_ok=database_ok,
             discord_connected=connected,
@@ -250,6 +281,9 @@ class PushPipeline:
             oldest_pending_age_s=age,
             inbox_depth=inbox,
             healthy=healthy,
+            writes_failing=writes.failing,
+            last_write_error=failure.error if failure is not None else None,
+            last_write_failure_age_s=writes.seconds_since(failure.at) if failure is not None else None,
         )
 
     async def _render_card(self, card: CardRow) -> EmbedDict:

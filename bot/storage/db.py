@@ -11,8 +11,9 @@ import contextlib
 import logging
 import re
 import sqlite3
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,71 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
                 "(numbers must start at 0001 and have no gaps or duplicates)"
             )
     return migrations
+
+
+# SQLite's primary result codes that mean the database cannot take writes, whatever the statement was:
+# PERM, BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_STORAGE_FAILURE_CODES = frozenset({3, 5, 6, 7, 8, 10, 11, 13, 14, 15, 26})
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """True for errors that say the database cannot take writes (disk full, read-only, I/O error, locked,
+    corrupt), as opposed to a statement the caller got wrong (constraint, syntax, misuse)."""
+    if not isinstance(error, sqlite3.Error):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _STORAGE_FAILURE_CODES
+
+
+@dataclass(frozen=True, slots=True)
+class WriteFailure:
+    error: str
+    at: float  # time.monotonic()
+
+
+class WriteHealth:
+    """Whether the last write reached the database: ``SELECT 1`` succeeds on a full disk, writes do not.
+
+    Every write through :class:`Database` reports here; :attr:`failing` stays True from a failed write until
+    the next write that changes rows succeeds. The error text is SQLite's own ("database or disk is full"),
+    never a parameter.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.last_failure: WriteFailure | None = None
+        self.last_success_at: float | None = None
+        self.failing = False
+
+    def succeeded(self) -> None:
+        self.last_success_at = self._clock()
+        if self.failing:
+            self.failing = False
+            log.info("database writes succeed again")
+
+    def failed(self, error: BaseException) -> None:
+        if not self.failing:
+            log.error("database write failed: %s", error)
+        self.failing = True
+        self.last_failure = WriteFailure(str(error)[:200] or type(error).__name__, self._clock())
+
+    def seconds_since(self, moment: float) -> float:
+        return max(0.0, self._clock() - moment)
+
+    @contextlib.contextmanager
+    def tracking(self, changes: Callable[[], int]) -> Iterator[None]:
+        """Around one write: a storage failure is recorded (and re-raised); success is recorded only if rows
+        changed (``changes`` is the connection's running total), since a no-op commit writes nothing to disk
+        and proves nothing about it."""
+        before = changes()
+        try:
+            yield
+        except BaseException as exc:
+            if is_storage_failure(exc):
+                self.failed(exc)
+            raise
+        if changes() != before:
+            self.succeeded()
 
 
 # However long urgent writes keep coming, background work waiting for a quiet moment looks again this often.
@@ -222,6 +288,7 @@ class Database:
         self._write_lock = WriteLock()
         self._transaction_owner: asyncio.Task[object] | None = None
         self._savepoint_depth = 0
+        self.writes = WriteHealth()
 
     @classmethod
     async def open(cls, path: str | Path, *, migrations_dir: Path | None = None) -> Database:
@@ -307,15 +374,16 @@ class Database:
         async with self._write_lock.held():
             self._transaction_owner = task
             try:
-                # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
-                # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
-                await conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    await conn.execute("COMMIT")
-                except BaseException:
-                    await conn.rollback()
-                    raise
+                with self.writes.tracking(self._total_changes):
+                    # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
+                    # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
+                    await conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                        await conn.execute("COMMIT")
+                    except BaseException:
+                        await conn.rollback()
+                        raise
             finally:
                 self._transaction_owner = None
 
@@ -333,7 +401,8 @@ class Database:
         if self._owns_transaction():
             return await conn.execute(sql, tuple(parameters))
         async with self._write_lock.held(urgent=urgent):
-            return await conn.execute(sql, tuple(parameters))
+            with self.writes.tracking(self._total_changes):
+                return await conn.execute(sql, tuple(parameters))
 
     async def write_returning(
         self, sql: str, parameters: Iterable[Any] = (), *, urgent: bool = False
@@ -343,7 +412,8 @@ class Database:
         if self._owns_transaction():
             return list(await conn.execute_fetchall(sql, tuple(parameters)))
         async with self._write_lock.held(urgent=urgent):
-            return list(await conn.execute_fetchall(sql, tuple(parameters)))
+            with self.writes.tracking(self._total_changes):
+                return list(await conn.execute_fetchall(sql, tuple(parameters)))
 
     async def yield_to_urgent_writes(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
         """For background work between steps: let urgent writes (and what waits on them) go first.
@@ -356,6 +426,9 @@ class Database:
         waited = await self._write_lock.urgent_quiet(max_wait_s, quiet_s)
         await asyncio.sleep(0)
         return waited
+
+    def _total_changes(self) -> int:
+        return self.conn.total_changes
 
     def _owns_transaction(self) -> bool:
         task = asyncio.current_task()

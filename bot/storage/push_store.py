@@ -33,6 +33,7 @@ WallClock = Callable[[], float]
 InboxListener = Callable[[Sequence["InboxEntry"]], None]
 
 _NONCE_PREFIX_KEY = "nonce_prefix"
+_WRITE_PROBE_KEY = "write_probe"
 MAX_ERROR_LENGTH = 300
 
 
@@ -349,6 +350,14 @@ class PushStore:
     async def ping(self) -> None:
         """Raise if the database cannot answer (health check)."""
         await self._all("SELECT 1")
+
+    async def write_probe(self) -> None:
+        """One small committed write (health check): raises, and is recorded as failing, while writes fail."""
+        await self._db.write(
+            "INSERT INTO push_meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_WRITE_PROBE_KEY, repr(self._clock())),
+        )
 
     async def nonce_prefix(self) -> str:
         """Random text unique to this database, so two databases behind one bot never share a nonce."""

@@ -109,10 +109,12 @@ class KeyVault:
         """Keyed hash (HMAC-SHA256, hex) of the key in FiveM's case-insensitive form.
 
         Stored next to each guild so an incoming push event's key is matched by an index lookup,
-        without decrypting any row.
+        without decrypting any row. Defined for every string: a key from a push event's JSON may hold a lone
+        surrogate (``"\\ud800"`` is valid JSON but not UTF-8), which hashes like any other wrong key
+        (``surrogatepass`` leaves valid text, and so every stored hash, unchanged).
         """
         if self._hash_key is None:
             raise MissingSecretKeyError()
         plain = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
-        message = normalise_push_key(plain).encode("utf-8")
+        message = normalise_push_key(plain).encode("utf-8", "surrogatepass")
         return hmac.new(self._hash_key, message, hashlib.sha256).hexdigest()

@@ -14,6 +14,7 @@ from bot.formatting.admin_replies import (
     PushTarget,
     QueueStats,
     StatusReport,
+    StorageFailure,
     duration_text,
     feature_plan,
     ping_message,
@@ -23,6 +24,7 @@ from bot.formatting.admin_replies import (
     status_embed,
     toggle_message,
 )
+from bot.formatting.context import Colour
 from bot.formatting.limits import clamp_embed
 from bot.storage.models import Category
 
@@ -107,6 +109,23 @@ def test_status_embed_says_unknown_rather_than_guessing() -> None:
     assert fields["Sonoran CAD"] == "✅ answered in 87 ms · plan: Sonoran CAD Plus"
     assert fields["Push events"] == "Listener: on\nLast event received for this community: unknown"
     assert fields["Alerts waiting to be posted"] == "This server: unknown\nWhole bot: unknown"
+
+
+def test_status_embed_warns_when_database_writes_fail() -> None:
+    report = StatusReport(
+        cad=CadProbe(state="ok"),
+        listener_enabled=True,
+        storage_failure=StorageFailure(error="database or disk is full", age_s=3),
+    )
+
+    embed = status_embed(report)
+    push = {field["name"]: field["value"] for field in embed["fields"]}["Push events"]
+
+    assert push.endswith(
+        "\n⚠️ The database refuses writes (database or disk is full, last 3 s ago): events are answered 503 "
+        "so the CAD sends them again. Free disk space or fix the file's permissions."
+    )
+    assert embed["color"] == Colour.AMBER
 
 
 def test_status_embed_shows_queue_ages() -> None:

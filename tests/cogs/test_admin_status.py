@@ -173,6 +173,28 @@ async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(
     assert "\nWhole bot: 1 waiting, oldest waiting " in queue
 
 
+async def test_status_says_when_the_database_refuses_writes(world: World, listening: PushPipeline) -> None:
+    pipeline = listening
+    await pipeline.storage.db.conn.execute("PRAGMA query_only = 1")  # SQLite refuses every write from now on
+    try:
+        assert await post_event(world, pipeline, API_KEY) == 503
+
+        result = await world.admin.slash(world.channel, "status")
+    finally:
+        await pipeline.storage.db.conn.execute("PRAGMA query_only = 0")
+
+    push = fields_of(result)["Push events"]
+    warning = push.split("\n")[-1]
+    assert warning.startswith("⚠️ The database refuses writes (attempt to write a readonly database, last ")
+    assert warning.endswith(
+        "ago): events are answered 503 so the CAD sends them again. Free disk space or fix the file's permissions."
+    )
+    # Writes work again: the next event is stored and the warning is gone.
+    assert await post_event(world, pipeline, API_KEY) == 200
+    result = await world.admin.slash(world.channel, "status")
+    assert "refuses writes" not in fields_of(result)["Push events"]
+
+
 async def test_status_says_unknown_when_no_event_arrived_yet(world: World) -> None:
     with_listener(world, PushPipeline(world.storage, DiscordPySender(world.bot.http)))
 

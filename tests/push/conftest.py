@@ -122,7 +122,13 @@ class PushWorld:
     async def settle(self, timeout_s: float = 15.0) -> None:
         await self.pipeline.wait_until_idle(timeout_s)
 
-    def build_pipeline(self, *, sender_timeout_s: float = 10.0, **overrides: Any) -> PushPipeline:
+    def build_pipeline(
+        self,
+        *,
+        sender_timeout_s: float = 10.0,
+        server: ServerSettings | None = None,
+        **overrides: Any,
+    ) -> PushPipeline:
         options: dict[str, Any] = {
             "delivery": FAST_DELIVERY,
             "throttle": AuthThrottle(max_failures=5, window_s=60.0, block_s=30.0),
@@ -131,7 +137,7 @@ class PushWorld:
         options.update(overrides)
         sender = DiscordPySender(self.http, timeout_s=sender_timeout_s)
         pipeline = PushPipeline(self.storage, sender, **options)
-        pipeline.attach_server(pipeline.create_server(ServerSettings(host="127.0.0.1", port=0)))
+        pipeline.attach_server(pipeline.create_server(server or ServerSettings(host="127.0.0.1", port=0)))
         return pipeline
 
     async def restart(self, *, reopen_storage: bool = True, **overrides: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from bot.push.ingest import AuthThrottle, InboxWriter, StorageUnavailableError
+from bot.push.ingest import AuthThrottle, InboxWriter, RejectionLog, StorageUnavailableError
 from bot.storage import Storage
 from bot.storage.push_store import InboxEntry, PushStore
 
@@ -160,3 +161,22 @@ async def test_a_request_that_hangs_up_does_not_cancel_the_commit_others_wait_on
         await leaving
     # Both rows were committed together; the one whose sender left was simply not acknowledged.
     assert await push_store.inbox_depth() == 2
+
+
+async def test_the_refusal_summary_keeps_bounded_memory_under_an_address_spray(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.push.ingest")
+    log = RejectionLog(window_s=3600, max_addresses=3)
+    log.refused("192.0.2.1", "unauthorized")  # logged on its own
+    for number in range(2, 1002):
+        log.refused(f"192.0.2.{number % 250}.{number}", "throttled")
+    log.refused("192.0.2.2.2", "throttled")
+    log.flush()
+    first, summary = [record.getMessage() for record in caplog.records]
+    assert first.startswith("push event from 192.0.2.1 refused (missing or unknown key)")
+    assert summary.startswith("push listener refused 1001 more request(s) from at least 4 address(es)")
+    assert "(1001 throttled after failed attempts)" in summary
+    assert summary.endswith("most from 192.0.2.2.2 (2)")
+    log.flush()  # nothing more to say
+    assert len(caplog.records) == 2

@@ -78,7 +78,7 @@ async def test_body_just_under_the_limit_is_accepted(push_world: PushWorld) -> N
         (b"   \n", "empty"),
         (b"{not json", "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
-        (b"[" * 200_000 + b"]" * 200_000, "not valid JSON"),
+        (b"[" * 200_000 + b"]" * 200_000, "nested more than 64 levels deep"),
         (b'["key", "type"]', "JSON object"),
         (b'"EVENT_911"', "JSON object"),
         (b"42", "JSON object"),
@@ -143,11 +143,35 @@ async def test_repeated_failures_from_one_address_are_throttled_with_retry_after
     assert status == 429
     assert answer["error"] == "throttled"
     assert 1 <= int(headers["Retry-After"]) <= 30
-    # While blocked, even the right key waits: guessing must not continue behind the block.
-    status, _, headers = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC))
+    assert await _inbox_depth(push_world) == 0
+    # Another wrong key waits too, and does not reach the database.
+    status, _, headers = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess-2"))
     assert status == 429
     assert "Retry-After" in headers
-    assert await _inbox_depth(push_world) == 0
+
+
+async def test_a_right_key_is_never_refused_by_the_throttle(push_world: PushWorld) -> None:
+    """Whoever shares the CAD's address (a NAT, a proxy not in trusted_proxies) must not silence it by
+    sending wrong keys: the block holds for guesses, not for the configured key."""
+    for _ in range(5):
+        assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess")))[0] == 401
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess")))[0] == 429
+    status, answer, _ = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key=f" {API_KEY.lower()}"))
+    assert (status, answer["status"]) == (200, "accepted")
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess")))[0] == 429
+    await push_world.settle()
+    assert len(push_world.fake.messages(channel_of(GUILD_A, Category.PANIC))) == 1
+
+
+async def test_a_key_set_while_an_address_is_blocked_passes_once_the_cache_is_invalidated(
+    push_world: PushWorld,
+) -> None:
+    for _ in range(6):
+        await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="guess"))
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC)))[0] == 200
+    await push_world.storage.guilds.set_cad(GUILD_A, "4711", "a-brand-new-key")
+    push_world.pipeline.invalidate_key_cache()
+    assert (await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC, key="a-brand-new-key")))[0] == 200
 
 
 async def test_a_success_resets_the_failure_count(push_world: PushWorld) -> None:
@@ -232,8 +256,10 @@ async def test_hostile_text_is_stored_and_posted_without_a_5xx(push_world: PushW
         "isPanic": "yes",
         "note": "\ud800 lone surrogate and @everyone <@&1> " + "🚨" * 500,
     }
-    # json.dumps writes the lone surrogate as the escape "\ud800": valid JSON that is not valid UTF-8 text.
-    status, _, _ = await push_world.post(raw=json.dumps(envelope("EVENT_UNIT_PANIC", hostile)).encode())
+    # json.dumps writes the lone surrogate as the escape "\ud800": valid JSON that is not valid UTF-8 text,
+    # and 1e400 as Infinity, which is not JSON: the raw number is put back (it parses as a float infinity).
+    raw = json.dumps(envelope("EVENT_UNIT_PANIC", hostile)).replace("Infinity", "1e400")
+    status, _, _ = await push_world.post(raw=raw.encode())
     assert status == 200
     await push_world.settle()
     messages = push_world.fake.messages(channel_of(GUILD_A, Category.PANIC))

@@ -14,6 +14,7 @@ from bot.storage.db import (
     Database,
     DatabaseError,
     MigrationError,
+    is_storage_failure,
     load_migrations,
     split_statements,
 )
@@ -521,3 +522,81 @@ async def test_a_sqlite_without_returning_is_refused_with_a_clear_message(
     with pytest.raises(DatabaseError, match=r"SQLite 3\.31\.1.*3\.35\.0 or newer"):
         await Database.open(db_path)
     assert not await asyncio.to_thread(db_path.exists)
+
+
+# ------------------------------------------------------------------------- whether writes reach the disk
+
+
+def _sqlite_error(db_path: Path, setup: str, statement: str) -> sqlite3.Error:
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS t (x PRIMARY KEY)")
+        conn.execute("INSERT OR IGNORE INTO t VALUES (1)")
+        if setup:
+            conn.execute(setup)
+        try:
+            conn.execute(statement)
+        except sqlite3.Error as exc:
+            return exc
+    raise AssertionError(f"{statement} did not fail")
+
+
+@pytest.mark.parametrize(
+    ("setup", "statement", "storage_failure"),
+    [
+        ("PRAGMA query_only = 1", "INSERT INTO t VALUES (2)", True),  # read-only
+        ("PRAGMA max_page_count = 1", "INSERT INTO t VALUES (randomblob(100000))", True),  # full
+        ("", "INSERT INTO t VALUES (1)", False),  # a constraint: the statement's fault, not the disk's
+        ("", "INSERT INTO nowhere VALUES (1)", False),  # no such table: a bug
+        ("", "INSERT INTO t VALUES (", False),  # syntax
+    ],
+    ids=["read-only", "full", "constraint", "no-such-table", "syntax"],
+)
+def test_storage_failures_are_told_apart_from_bad_statements(
+    db_path: Path, setup: str, statement: str, storage_failure: bool
+) -> None:
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    assert is_storage_failure(_sqlite_error(db_path, setup, statement)) is storage_failure
+
+
+async def test_write_health_follows_the_last_write(db_path: Path) -> None:
+    async with await Database.open(db_path) as db:
+        writes = db.writes
+        assert (writes.failing, writes.last_failure) == (False, None)
+        await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+        assert writes.last_success_at is not None and not writes.failing
+
+        await db.conn.execute("PRAGMA query_only = 1")
+        with pytest.raises(sqlite3.OperationalError):
+            await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
+        assert writes.failing
+        assert writes.last_failure is not None
+        assert writes.last_failure.error == "attempt to write a readonly database"
+        with pytest.raises(sqlite3.OperationalError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (3, 'now')")
+        with pytest.raises(sqlite3.OperationalError):
+            await db.write_returning(
+                "INSERT INTO guild_config (guild_id, updated_at) VALUES (4, 'now') RETURNING 1"
+            )
+        assert writes.failing
+
+        # A statement's own mistake is not a storage failure, and does not clear one either.
+        await db.conn.execute("PRAGMA query_only = 0")
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'again')")
+        assert writes.failing
+        with pytest.raises(RuntimeError):
+            async with db.transaction():
+                raise RuntimeError("the caller gives up")
+        assert writes.failing
+
+        # Nor does a write that changes nothing: a commit with nothing in it never touches the disk.
+        await db.write("DELETE FROM guild_config WHERE guild_id = 99")
+        async with db.transaction() as conn:
+            await conn.execute("UPDATE guild_config SET updated_at = 'later' WHERE guild_id = 99")
+        assert writes.failing
+
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (5, 'now')")
+        assert not writes.failing
+        assert writes.last_failure.error == "attempt to write a readonly database"  # kept for reports

@@ -68,6 +68,15 @@ def test_push_key_hash_is_case_and_whitespace_insensitive() -> None:
     assert len(expected) == 64 and int(expected, 16) >= 0
 
 
+@pytest.mark.parametrize("key", ["\ud800", API_KEY + "\udcff", "\udcff" + API_KEY, "\ud83d"])
+def test_push_key_hash_is_defined_for_lone_surrogates_and_matches_no_real_key(key: str) -> None:
+    """JSON may carry "\\ud800" (valid JSON, not valid UTF-8): hashing it must not raise, only miss."""
+    vault = KeyVault(generate_secret_key())
+    assert len(vault.push_key_hash(key)) == 64
+    assert vault.push_key_hash(key) not in {vault.push_key_hash(API_KEY), vault.push_key_hash("")}
+    assert vault.push_key_hash(key) != vault.push_key_hash(key.encode("utf-8", "replace").decode())
+
+
 def test_push_key_hash_is_keyed_by_the_secret_key() -> None:
     first = KeyVault(generate_secret_key()).push_key_hash(API_KEY)
     second = KeyVault(generate_secret_key()).push_key_hash(API_KEY)
