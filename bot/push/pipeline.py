@@ -298,11 +298,16 @@ class PushPipeline:
         return dispatch_card_components(card.call_id, closed=card.finished)
 
     async def wait_until_idle(self, timeout_s: float = 10.0, poll_s: float = 0.02) -> None:
-        """Wait until the inbox and outbox are empty (tests, benchmarks); raises TimeoutError otherwise."""
+        """Wait until nothing is owed to Discord: the inbox and outbox are empty and every live card shows its
+        latest state (tests, benchmarks); raises TimeoutError otherwise."""
         async with asyncio.timeout(timeout_s):
             while True:
                 stats = await self.store.outbox_stats()
-                if stats.depth == 0 and await self.store.inbox_depth() == 0:
+                if (
+                    stats.depth == 0
+                    and await self.store.inbox_depth() == 0
+                    and await self.store.card_edits_owed() == 0
+                ):
                     return
                 self.wake()
                 await asyncio.sleep(poll_s)

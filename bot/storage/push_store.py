@@ -460,6 +460,11 @@ class PushStore:
         row = await self._one("SELECT COUNT(*) FROM push_inbox WHERE processed_at IS NULL")
         return 0 if row is None else int(row[0])
 
+    async def card_edits_owed(self) -> int:
+        """Live cards whose latest state Discord does not show yet (an edit is owed, now or after a back-off)."""
+        row = await self._one(f"SELECT COUNT(*) FROM push_card WHERE {_EDIT_OWED}")
+        return 0 if row is None else int(row[0])
+
     # -- outbox ------------------------------------------------------------------------------------
 
     async def add_outbox(

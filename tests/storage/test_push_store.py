@@ -258,3 +258,22 @@ async def test_card_edits_are_owed_panic_alerts_then_911_calls_first_then_longes
     assert [(lane.channel_id, lane.lane, lane.priority) for lane in lanes] == [
         (CHANNEL, "edit", Priority.PANIC)
     ]
+
+
+async def test_card_edits_owed_counts_cards_discord_shows_out_of_date(store: PushStore) -> None:
+    card_id = await store.create_card(
+        guild_id=GUILD,
+        kind="dispatch",
+        call_id=7,
+        community_id=None,
+        channel_id=CHANNEL,
+        state={"call_id": 7},
+        finished=False,
+    )
+    assert await store.card_edits_owed() == 0  # not posted yet: a post is owed, not an edit
+    await store.card_shown(card_id, 1, message_id=900)
+    assert await store.card_edits_owed() == 0
+    await store.update_card_state(card_id, {"call_id": 7, "changed": True}, finished=False)
+    assert await store.card_edits_owed() == 1
+    await store.card_shown(card_id, 2, message_id=900)
+    assert await store.card_edits_owed() == 0
