@@ -26,7 +26,7 @@ from bot.push.delivery import BucketState, DeliveryConfig, DiscordPySender, Disc
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 GUILD_ID = 111_000_000_000_000_001
 COMMUNITY_ID = "4711"

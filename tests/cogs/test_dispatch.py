@@ -18,11 +18,11 @@ from simcord import OptionError
 import bot.cad.client as cad_client
 from bot.cad.board import CALLS_TTL_S
 from bot.cad.endpoints import path_for
-from bot.cad.simulator import SimUnit
 from bot.cad.tiers import Tier
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category, CommandGroup
 from cogs.dispatch import AUTOCOMPLETE_BUDGET_S
+from testing.cad_simulator import SimUnit
 from tests.cogs._member_helpers import answer_types, refusal, reply, reply_mentions
 from tests.harness import World
 

@@ -22,7 +22,7 @@ from bot.push.ingest import AuthThrottle
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 COMMUNITY_ID = "4711"
 OTHER_COMMUNITY_ID = "9000"

@@ -13,7 +13,7 @@ import pytest
 
 from bot.push.delivery import BucketState, DeliveryConfig, PrioritySlots, bucket_wait
 from bot.storage.models import Category, Priority, delivery_priority
-from tests.fakes.discord_rest import StoredMessage
+from testing.discord_rest import StoredMessage
 from tests.formatting.samples import SAMPLE_ENVELOPES
 from tests.push.conftest import API_KEY, FAST_DELIVERY, GUILD_A, GUILD_B, PushWorld, channel_of, envelope
 
