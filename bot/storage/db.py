@@ -241,11 +241,6 @@ class WriteLock:
                     self._last_urgent_done = asyncio.get_running_loop().time()
                     self._no_urgent.set()
 
-    @property
-    def urgent_pending(self) -> bool:
-        """True while an urgent writer waits for the lock or holds it."""
-        return self._urgent_pending > 0
-
     async def urgent_quiet(self, max_wait_s: float, quiet_s: float = 0.0) -> bool:
         """Return once no urgent write is pending and none finished within ``quiet_s``, or after ``max_wait_s``
         at the latest; True if it waited."""

@@ -443,12 +443,6 @@ class PushStore:
         )
         return [_inbox_row(row) for row in reversed(rows)]
 
-    async def mark_inbox_processed(self, inbox_id: int, outcome: str) -> None:
-        await self._db.write(
-            "UPDATE push_inbox SET processed_at = ?, outcome = ? WHERE id = ?",
-            (self._clock(), outcome, inbox_id),
-        )
-
     async def last_received_at(self, community_id: str) -> float | None:
         """When an event of this community was last stored (Unix seconds), while its row is kept."""
         row = await self._one(
@@ -684,40 +678,6 @@ class PushStore:
             (guild_id, kind),
         )
         return [CardSnapshot(card=_card(row), post_pending=bool(row["post_pending"])) for row in rows]
-
-    async def create_card(
-        self,
-        *,
-        guild_id: int,
-        kind: str,
-        call_id: int,
-        community_id: str | None,
-        channel_id: int,
-        state: Mapping[str, Any],
-        finished: bool,
-    ) -> int:
-        now = self._clock()
-        cursor = await self._db.write(
-            f"{_INSERT_CARD} VALUES {_value_rows(1, 9)}",
-            (guild_id, kind, call_id, community_id, channel_id, _dumps(dict(state)), int(finished), now, now),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
-
-    async def update_card_state(
-        self, card_id: int, state: Mapping[str, Any], *, finished: bool, visible: bool = True
-    ) -> None:
-        """Store a card's new state; ``visible`` changes bump the version so an edit becomes owed."""
-        await self._db.write(
-            _UPDATE_CARD_STATE, (_dumps(dict(state)), int(finished), self._clock(), int(visible), card_id)
-        )
-
-    async def card_post_pending(self, card_id: int) -> bool:
-        """True while a post of this card waits in the outbox."""
-        row = await self._one(
-            "SELECT 1 FROM push_outbox WHERE card_id = ? AND status = 'pending' LIMIT 1", (card_id,)
-        )
-        return row is not None
 
     async def due_card_edits(self, channel_id: int, now: float, limit: int) -> list[CardRow]:
         """Cards of the channel owing an edit now, most urgent kind first (panic alerts, 911 calls, dispatch), then

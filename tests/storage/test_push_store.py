@@ -45,6 +45,37 @@ def _card_state(call_id: int, title: str) -> dict[str, object]:
     return {"call_id": call_id, "title": title}
 
 
+async def _new_card(
+    store: PushStore,
+    *,
+    kind: str,
+    call_id: int,
+    state: dict[str, object],
+    finished: bool = False,
+    community_id: str | None = None,
+) -> int:
+    """A card as the processor creates one: through a batch of changes."""
+    card = NewCard(
+        guild_id=GUILD,
+        kind=kind,
+        call_id=call_id,
+        community_id=community_id,
+        channel_id=CHANNEL,
+        state=state,
+        finished=finished,
+    )
+    await store.apply_changes(PushChanges(new_cards=[card]))
+    created = await store.get_card(GUILD, kind, call_id)
+    assert created is not None
+    return created.id
+
+
+async def _change_card(store: PushStore, card_id: int, state: dict[str, object]) -> None:
+    """One visible change to a card, as a processor batch writes it (an edit becomes owed)."""
+    update = CardUpdate(card_id=card_id, state=state, finished=False, version_increment=1)
+    await store.apply_changes(PushChanges(card_updates=[update]))
+
+
 async def test_a_group_commit_stores_every_event_and_returns_ids_in_order(store: PushStore) -> None:
     assert await store.add_inbox([]) == []
     ids = await store.add_inbox([_entry(number) for number in range(1, 31)])
@@ -60,14 +91,8 @@ async def test_a_batch_is_written_whole_new_cards_first_so_their_posts_can_point
     store: PushStore,
 ) -> None:
     [first, second] = await store.add_inbox([_entry(1), _entry(2)])
-    existing = await store.create_card(
-        guild_id=GUILD,
-        kind="dispatch",
-        call_id=7,
-        community_id="4711",
-        channel_id=CHANNEL,
-        state=_card_state(7, "old"),
-        finished=False,
+    existing = await _new_card(
+        store, kind="dispatch", call_id=7, community_id="4711", state=_card_state(7, "old")
     )
     changes = PushChanges(
         new_cards=[
@@ -123,14 +148,8 @@ async def test_a_batch_that_updates_a_vanished_card_writes_nothing(
     store: PushStore, storage: Storage
 ) -> None:
     [inbox_id] = await store.add_inbox([_entry(1)])
-    card_id = await store.create_card(
-        guild_id=GUILD,
-        kind="dispatch",
-        call_id=7,
-        community_id="4711",
-        channel_id=CHANNEL,
-        state=_card_state(7, "old"),
-        finished=True,
+    card_id = await _new_card(
+        store, kind="dispatch", call_id=7, community_id="4711", state=_card_state(7, "old"), finished=True
     )
     # Housekeeping deletes the card after the processor read it.
     assert await store.prune(finished_before=0.0, cards_before=2_000.0) == 1
@@ -151,24 +170,8 @@ async def test_a_batch_that_updates_a_vanished_card_writes_nothing(
 
 
 async def test_card_snapshots_say_whether_a_post_is_pending_and_skip_missing_cards(store: PushStore) -> None:
-    posted = await store.create_card(
-        guild_id=GUILD,
-        kind="dispatch",
-        call_id=1,
-        community_id=None,
-        channel_id=CHANNEL,
-        state=_card_state(1, "posted"),
-        finished=False,
-    )
-    waiting = await store.create_card(
-        guild_id=GUILD,
-        kind="911",
-        call_id=2,
-        community_id=None,
-        channel_id=CHANNEL,
-        state={"call_id": 2},
-        finished=False,
-    )
+    posted = await _new_card(store, kind="dispatch", call_id=1, state=_card_state(1, "posted"))
+    waiting = await _new_card(store, kind="911", call_id=2, state={"call_id": 2})
     await store.card_shown(posted, 1, message_id=555)
     await store.add_outbox(
         guild_id=GUILD, channel_id=CHANNEL, category="911", accepted_at=1.0, card_id=waiting
@@ -232,17 +235,9 @@ async def test_card_edits_are_owed_panic_alerts_then_911_calls_first_then_longes
 ) -> None:
     cards = {}
     for kind, call_id in (("dispatch", 1), ("911", 2), ("dispatch", 3), ("panic", 4)):
-        card_id = await store.create_card(
-            guild_id=GUILD,
-            kind=kind,
-            call_id=call_id,
-            community_id=None,
-            channel_id=CHANNEL,
-            state={"call_id": call_id},
-            finished=False,
-        )
+        card_id = await _new_card(store, kind=kind, call_id=call_id, state={"call_id": call_id})
         await store.card_shown(card_id, 1, message_id=500 + call_id)
-        await store.update_card_state(card_id, {"call_id": call_id, "changed": True}, finished=False)
+        await _change_card(store, card_id, {"call_id": call_id, "changed": True})
         cards[call_id] = card_id
 
     due = await store.due_card_edits(CHANNEL, 2_000.0, 10)
@@ -261,19 +256,11 @@ async def test_card_edits_are_owed_panic_alerts_then_911_calls_first_then_longes
 
 
 async def test_card_edits_owed_counts_cards_discord_shows_out_of_date(store: PushStore) -> None:
-    card_id = await store.create_card(
-        guild_id=GUILD,
-        kind="dispatch",
-        call_id=7,
-        community_id=None,
-        channel_id=CHANNEL,
-        state={"call_id": 7},
-        finished=False,
-    )
+    card_id = await _new_card(store, kind="dispatch", call_id=7, state={"call_id": 7})
     assert await store.card_edits_owed() == 0  # not posted yet: a post is owed, not an edit
     await store.card_shown(card_id, 1, message_id=900)
     assert await store.card_edits_owed() == 0
-    await store.update_card_state(card_id, {"call_id": 7, "changed": True}, finished=False)
+    await _change_card(store, card_id, {"call_id": 7, "changed": True})
     assert await store.card_edits_owed() == 1
     await store.card_shown(card_id, 2, message_id=900)
     assert await store.card_edits_owed() == 0
