@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,7 +96,6 @@ LABEL_MAX = 64
 CALL_ID_MAX = 2**31 - 1
 
 CallId = app_commands.Range[int, 0, CALL_ID_MAX]
-STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 PRIORITY_CHOICES = [
     Choice(name="1 — urgent", value=1),
@@ -254,7 +252,7 @@ class Dispatch(
             await svc.pipeline.units.learn_from(
                 creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
             )
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.exception("could not remember unit names for community %s", creds.community_id)
 
     @staticmethod
@@ -265,7 +263,7 @@ class Dispatch(
             return
         try:
             await pipeline.update_card(guild_id, CardKind.DISPATCH, call_id, reducer)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             # The CAD already acted; the member must still hear so, even if the card could not follow.
             log.exception("could not update the live card of call %s in guild %s", call_id, guild_id)
 

@@ -49,7 +49,6 @@ import heapq
 import itertools
 import logging
 import random
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,7 +74,6 @@ WallClock = Callable[[], float]
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 # Discord errors that mean "this message is gone" rather than "this channel is gone".
 UNKNOWN_MESSAGE_CODE = 10008
-STORAGE_ERRORS = (sqlite3.Error, DatabaseError)
 
 
 class RequestKind(StrEnum):
@@ -714,7 +712,7 @@ class DeliveryWorker:
     async def _clear_failure(self, channel_id: int) -> None:
         try:
             await self._routes.clear_failure_channel(channel_id)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.warning("could not clear the recorded failure of channel %s", channel_id)
 
     async def _retry_rows(self, rows: Sequence[OutboxRow], exc: RetryableDeliveryError) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import Any, TypeGuard
 from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
-from bot.storage.db import DatabaseError, is_storage_failure
+from bot.storage.db import DatabaseError, DatabaseUnavailableError
 from bot.storage.models import GuildConfig
 from bot.storage.push_store import MAX_INBOX_ROWS_PER_COMMIT, InboxEntry, PushStore
 
@@ -227,7 +226,7 @@ class InboxWriter:
             try:
                 ids = await self._store.add_inbox([entry for entry, _ in batch])
             except Exception as exc:  # any failure to commit must reach every waiting request as a 503
-                if is_storage_failure(exc):
+                if isinstance(exc, DatabaseUnavailableError):
                     # Disk full, read-only file: said once by the database's write tracker (and on /healthz);
                     # a traceback per commit would only help fill the disk further.
                     log.warning(
@@ -335,7 +334,7 @@ class PushIngest:
         candidate = self._storage.vault.push_key_hash(key)
         try:
             configured = await self._configured_hashes()
-        except (DatabaseError, OSError, sqlite3.Error):  # the blocked address waits (429), as it would anyway
+        except (DatabaseError, OSError):  # the blocked address waits (429), as it would anyway
             log.debug("could not read the configured push keys", exc_info=True)
             return False
         matched = False

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -255,14 +254,14 @@ class PushPipeline:
                 and failure is not None
                 and writes.seconds_since(failure.at) >= self._write_probe_after_s
             ):
-                with contextlib.suppress(sqlite3.Error):  # recorded by the tracker; the report says so
+                with contextlib.suppress(DatabaseError):  # recorded by the tracker; the report says so
                     await self.store.write_probe()
             stats = await self.store.outbox_stats()
             inbox = await self.store.inbox_depth()
             depth = stats.depth
             if stats.oldest_created_at is not None:
                 age = max(0.0, self._clock() - stats.oldest_created_at)
-        except (DatabaseError, OSError, sqlite3.Error):
+        except (DatabaseError, OSError):
             database_ok = False
         connected = bool(self._discord_connected())
         if depth is not None:

@@ -40,7 +40,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections import ChainMap
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -91,7 +90,6 @@ IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 CardState = DispatchCardState | Emergency911CardState | PanicCardState
 CardReducer = Callable[[Any], Any]
 GuildRoutes = Mapping[Category, RouteConfig]
-STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
 # The inbox's event types whose deliveries are urgent: processed ahead of a backlog of routine events.
@@ -550,7 +548,7 @@ class PushProcessor:
         work.events = outcome.events
         try:
             await self._prepare_events(work, changes)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             raise
         except Exception:
             # A bug on one payload must not wedge the queue behind it: record it and move on.
@@ -635,7 +633,7 @@ class PushProcessor:
                     work.queued += await self._deliver_to_guild(
                         work, index, event, guild_id, routes[guild_id], cards, changes
                     )
-        except STORAGE_ERRORS:
+        except DatabaseError:
             raise
         except Exception:
             if not isolate_errors:

@@ -341,11 +341,10 @@ class PushStore:
         return await self._db.yield_to_urgent_writes(max_wait_s, quiet_s=quiet_s)
 
     async def _all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        return list(await self._db.conn.execute_fetchall(sql, tuple(parameters)))
+        return await self._db.fetch_all(sql, parameters)
 
     async def _one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self._all(sql, parameters)
-        return rows[0] if rows else None
+        return await self._db.fetch_one(sql, parameters)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer (health check)."""

@@ -6,7 +6,7 @@ so one guild's data never reaches another. Several guilds may share one CAD comm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,15 +60,6 @@ def _row_dict(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
     return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not iterable by key
 
 
-async def _fetch_all(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
-    return list(await conn.execute_fetchall(sql, tuple(parameters)))
-
-
-async def _fetch_one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> Any | None:
-    rows = await _fetch_all(conn, sql, parameters)
-    return rows[0] if rows else None
-
-
 async def _ensure_guild_row(conn: aiosqlite.Connection, guild_id: int, now: datetime) -> None:
     """Create the guild's parent row if missing (routes, roles and links reference it)."""
     await conn.execute(
@@ -95,8 +86,7 @@ class GuildRepository:
         self._now = now
 
     async def get(self, guild_id: int) -> GuildConfig | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
             "cooldown_911_s, push_key_hash, updated_at "
             "FROM guild_config "
@@ -141,8 +131,7 @@ class GuildRepository:
 
         Raises MissingSecretKeyError / KeyDecryptionError when BOT_SECRET_KEY is absent or has changed.
         """
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT community_id, server_id, api_key_encrypted FROM guild_config WHERE guild_id = ?",
             (guild_id,),
         )
@@ -182,8 +171,7 @@ class GuildRepository:
         plain = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if not plain.strip() or not self._vault.has_key:
             return []
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
             "cooldown_911_s, push_key_hash, updated_at "
             "FROM guild_config "
@@ -194,8 +182,8 @@ class GuildRepository:
 
     async def all_push_key_hashes(self) -> set[str]:
         """Hashes of every stored key, e.g. to reject unknown push keys before touching a guild."""
-        rows = await _fetch_all(
-            self._db.conn, "SELECT DISTINCT push_key_hash FROM guild_config WHERE push_key_hash IS NOT NULL"
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT push_key_hash FROM guild_config WHERE push_key_hash IS NOT NULL"
         )
         return {row[0] for row in rows}
 
@@ -263,8 +251,7 @@ class RouteRepository:
     async def get(self, guild_id: int, category: Category) -> RouteConfig:
         """The route, or the default (no channel, enabled, no ping role) if never set."""
         category = Category(category)
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ? AND category = ?",
@@ -274,8 +261,7 @@ class RouteRepository:
 
     async def list(self, guild_id: int) -> dict[Category, RouteConfig]:
         """All six categories, in declaration order, defaults filled in."""
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ?",
@@ -322,8 +308,7 @@ class RouteRepository:
 
     async def failed(self, guild_id: int) -> _Routes:
         """The guild's routes whose last delivery failed, oldest failure first."""
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ? AND last_error IS NOT NULL "
@@ -333,8 +318,7 @@ class RouteRepository:
         return [_route(row) for row in rows]
 
     async def _routes_for_channel(self, channel_id: int) -> _Routes:
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE channel_id = ? ORDER BY guild_id, category",
@@ -374,8 +358,7 @@ class CommandRoleRepository:
                 )
 
     async def get(self, guild_id: int, group: CommandGroup) -> int | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT role_id FROM command_role WHERE guild_id = ? AND command_group = ?",
             (guild_id, CommandGroup(group).value),
         )
@@ -383,8 +366,8 @@ class CommandRoleRepository:
 
     async def list(self, guild_id: int) -> dict[CommandGroup, int | None]:
         """Every group, in declaration order; None where no role is required."""
-        rows = await _fetch_all(
-            self._db.conn, "SELECT command_group, role_id FROM command_role WHERE guild_id = ?", (guild_id,)
+        rows = await self._db.fetch_all(
+            "SELECT command_group, role_id FROM command_role WHERE guild_id = ?", (guild_id,)
         )
         stored = {CommandGroup(row["command_group"]): int(row["role_id"]) for row in rows}
         return {group: stored.get(group) for group in CommandGroup}
@@ -440,8 +423,7 @@ class LinkRepository:
         return linked
 
     async def get(self, guild_id: int, user_id: int) -> UserLink | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, user_id, account_uuid, username, api_id, linked_at "
             "FROM user_link "
             "WHERE guild_id = ? AND user_id = ?",
@@ -462,8 +444,7 @@ class LinkRepository:
         account = account_uuid.strip().lower()
         if not account:
             return None
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, user_id, account_uuid, username, api_id, linked_at "
             "FROM user_link "
             "WHERE guild_id = ? AND account_uuid = ?",
@@ -472,7 +453,5 @@ class LinkRepository:
         return None if row is None else UserLink.model_validate(_row_dict(row))
 
     async def count(self, guild_id: int) -> int:
-        row = await _fetch_one(
-            self._db.conn, "SELECT COUNT(*) FROM user_link WHERE guild_id = ?", (guild_id,)
-        )
+        row = await self._db.fetch_one("SELECT COUNT(*) FROM user_link WHERE guild_id = ?", (guild_id,))
         return 0 if row is None else int(row[0])

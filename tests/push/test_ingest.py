@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from cryptography.fernet import Fernet
 
 from bot.push.ingest import AuthThrottle, InboxWriter, RejectionLog, StorageUnavailableError
 from bot.storage import Storage
+from bot.storage.db import DatabaseUnavailableError
 from bot.storage.push_store import InboxEntry, PushStore
 
 
@@ -121,12 +121,45 @@ async def test_a_failed_commit_answers_every_waiting_request(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def failing(entries: Sequence[InboxEntry]) -> list[int]:
-        raise sqlite3.OperationalError("disk I/O error")
+        raise DatabaseUnavailableError("disk I/O error")
 
     monkeypatch.setattr(push_store, "add_inbox", failing)
     writer = InboxWriter(push_store)
     results = await asyncio.gather(*(writer.write(_entry(n)) for n in range(5)), return_exceptions=True)
     assert all(isinstance(result, StorageUnavailableError) for result in results)
+
+
+async def test_a_database_that_refuses_writes_is_one_warning_not_a_traceback_per_commit(
+    push_store: PushStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = InboxWriter(push_store)
+    db = push_store._db
+    await db.conn.execute(
+        "PRAGMA query_only = 1"
+    )  # what a read-only file or a full disk looks like to a write
+
+    with pytest.raises(StorageUnavailableError):
+        await writer.write(_entry(1))
+
+    [record] = [r for r in caplog.records if r.name == "bot.push.ingest"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "readonly database" in record.getMessage()
+
+
+async def test_a_commit_that_fails_for_another_reason_is_logged_with_its_traceback(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(entries: Sequence[InboxEntry]) -> list[int]:
+        raise RuntimeError("a bug, not the disk")
+
+    monkeypatch.setattr(push_store, "add_inbox", broken)
+    writer = InboxWriter(push_store)
+
+    with pytest.raises(StorageUnavailableError):
+        await writer.write(_entry(1))
+
+    [record] = [r for r in caplog.records if r.name == "bot.push.ingest"]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
 
 
 async def test_later_writes_after_a_commit_get_their_own(push_store: PushStore) -> None:

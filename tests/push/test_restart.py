@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from bot.config import ServerSettings
 from bot.push.delivery import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
+from bot.storage.db import DatabaseUnavailableError
 from bot.storage.models import Category
 from tests.push.conftest import GUILD_A, PushWorld, channel_of, envelope
 
@@ -169,7 +169,7 @@ async def test_loops_survive_a_database_hiccup(
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if failures[name]:
                 failures[name] -= 1
-                raise sqlite3.OperationalError("database is locked")
+                raise DatabaseUnavailableError("database is locked")
             return await real(*args, **kwargs)
 
         return wrapper
