@@ -226,7 +226,7 @@ class Dispatch(
         pipeline = svc.pipeline
         if pipeline is None:
             return None
-        card = await pipeline.store.get_card(guild_id, CardKind.DISPATCH.value, call_id)
+        card = await pipeline.store.cards.get(guild_id, CardKind.DISPATCH.value, call_id)
         return DispatchCardState.model_validate(card.state) if card is not None else None
 
     @staticmethod
@@ -236,7 +236,7 @@ class Dispatch(
         if pipeline is None or not idents:
             return []
         calls = []
-        for card in await pipeline.store.open_cards(guild_id, CardKind.DISPATCH.value):
+        for card in await pipeline.store.cards.unfinished(guild_id, CardKind.DISPATCH.value):
             state = DispatchCardState.model_validate(card.state)
             if idents & set(state.attached):
                 calls.append(state.call_id)

@@ -87,7 +87,7 @@ async def delivery_queues(
     if pipeline is None:
         return None, None, None
     now = time.time()
-    pending = await pipeline.store.outbox_rows(guild_id=guild_id, status="pending")
+    pending = await pipeline.store.outbox.rows(guild_id=guild_id, status="pending")
     oldest = min((row.created_at for row in pending), default=None)
     guild_queue = QueueStats(
         depth=len(pending), oldest_age_s=None if oldest is None else max(0.0, now - oldest)

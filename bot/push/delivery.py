@@ -61,9 +61,11 @@ from discord.http import Route
 
 from bot.formatting.limits import EMBEDS_PER_MESSAGE, EmbedDict, pack_embeds
 from bot.push.metrics import PushMetrics
+from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
 from bot.storage.models import Priority
-from bot.storage.push_store import CardRow, DueLane, OutboxRow, PendingHead, PushStore
+from bot.storage.outbox import DueLane, OutboxRow, PendingHead
+from bot.storage.push_store import PushStore
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +448,7 @@ class DeliveryWorker:
             try:
                 if self._nonce_prefix is None:
                     self._nonce_prefix = await self._store.nonce_prefix()
-                lanes = await self._store.due_lanes()
+                lanes = await self._store.outbox.due_lanes()
                 await self._housekeeping(self._clock())
             except Exception:  # the database failed (or a bug): the scheduler must outlive it
                 log.exception(
@@ -570,7 +572,7 @@ class DeliveryWorker:
         """Send the channel's next message (or wait for its slot); False when nothing is due."""
         channel_id = lane.channel_id
         # One read serves the checks on the lead row and the packing of the message it leads.
-        head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
+        head = await self._store.outbox.pending_head(channel_id, EMBEDS_PER_MESSAGE)
         rows = await self._next_rows(lane, head)
         if rows is None:
             return False
@@ -582,7 +584,7 @@ class DeliveryWorker:
             )
             return True
         if now - lead.accepted_at > self._config.max_age_s:
-            await self._store.mark_failed([lead.id], "expired: not delivered in time")
+            await self._store.outbox.mark_failed([lead.id], "expired: not delivered in time")
             self._metrics.deliveries.labels(kind="message", outcome="failed").inc()
             log.warning("outbox row %s for channel %s expired undelivered", lead.id, channel_id)
             return True
@@ -596,7 +598,7 @@ class DeliveryWorker:
                 if self._stopping:
                     return False
                 # Other channels went first; this one may have more urgent (or more) work by now.
-                head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
+                head = await self._store.outbox.pending_head(channel_id, EMBEDS_PER_MESSAGE)
                 rows = await self._next_rows(lane, head)
                 if rows is None:
                     return False
@@ -625,7 +627,9 @@ class DeliveryWorker:
             and lane.overtakes >= self._config.fair_turn_every - 1
         )
         if fair_turn and head.oldest_id is not None:
-            oldest = await self._store.pending_from(lane.channel_id, head.oldest_id, EMBEDS_PER_MESSAGE)
+            oldest = await self._store.outbox.pending_from(
+                lane.channel_id, head.oldest_id, EMBEDS_PER_MESSAGE
+            )
             if oldest and oldest[0].next_attempt_at <= now:
                 return oldest
         if rows[0].next_attempt_at > now:
@@ -637,7 +641,7 @@ class DeliveryWorker:
         following rows of ``head``, which share its priority), the message's embeds, and its batch id."""
         lead = head[0]
         if lead.batch_id is not None:
-            rows = await self._store.batch_rows(lead.batch_id)
+            rows = await self._store.outbox.batch_rows(lead.batch_id)
             if rows:
                 return rows, pack_embeds([row.embed or {} for row in rows])[0], lead.batch_id
         candidates = [lead] if lead.solo else head
@@ -655,7 +659,7 @@ class DeliveryWorker:
             run.append(row)
         first_message = pack_embeds([row.embed or {} for row in run])[0]
         rows = run[: len(first_message)]
-        await self._store.set_batch([row.id for row in rows], lead.id)
+        await self._store.outbox.set_batch([row.id for row in rows], lead.id)
         return rows, first_message, lead.id
 
     async def _send_batch(self, channel_id: int, head: Sequence[OutboxRow]) -> None:
@@ -682,15 +686,15 @@ class DeliveryWorker:
                 log.warning(
                     "Discord rejected a packed message for channel %s; sending its parts alone", channel_id
                 )
-                await self._store.split_batch(ids)
+                await self._store.outbox.split_batch(ids)
             else:
                 log.warning(
                     "Discord rejected outbox row %s for channel %s: %s", lead.id, channel_id, exc.reason
                 )
-                await self._store.mark_failed(ids, exc.reason)
+                await self._store.outbox.mark_failed(ids, exc.reason)
                 self._metrics.deliveries.labels(kind="message", outcome="failed").inc()
             return
-        await self._store.mark_sent(ids, message_id)
+        await self._store.outbox.mark_sent(ids, message_id)
         self._delivered(channel_id, "message", rows)
 
     def _delivered(self, channel_id: int, kind: str, rows: Sequence[OutboxRow]) -> None:
@@ -729,14 +733,14 @@ class DeliveryWorker:
                 exc.reason,
                 delay,
             )
-            await self._store.mark_retry(ids, exc.reason, self._clock() + delay, failed_attempt=False)
+            await self._store.outbox.mark_retry(ids, exc.reason, self._clock() + delay, failed_attempt=False)
             return
         attempts = max(row.attempts for row in rows) + 1
         delay = self._backoff(attempts)
         log.warning(
             "delivery to channel %s failed (%s); retry %d in %.1f s", channel_id, exc.reason, attempts, delay
         )
-        await self._store.mark_retry(ids, exc.reason, self._clock() + delay)
+        await self._store.outbox.mark_retry(ids, exc.reason, self._clock() + delay)
 
     def _backoff(self, attempts: int) -> float:
         """The wait after ``attempts`` failed attempts in a row (5xx, timeouts): exponential, with jitter."""
@@ -778,15 +782,15 @@ class DeliveryWorker:
 
     async def _post_card(self, row: OutboxRow) -> None:
         assert row.card_id is not None
-        card = await self._store.get_card_by_id(row.card_id)
+        card = await self._store.cards.get_by_id(row.card_id)
         if card is None:
-            await self._store.mark_failed([row.id], "the live card no longer exists")
+            await self._store.outbox.mark_failed([row.id], "the live card no longer exists")
             return
         if card.message_id is not None:
             # Already posted (a duplicate request for the same card): nothing to send.
-            await self._store.mark_sent([row.id], card.message_id)
+            await self._store.outbox.mark_sent([row.id], card.message_id)
             return
-        await self._store.set_batch([row.id], row.id)
+        await self._store.outbox.set_batch([row.id], row.id)
         version = card.version
         payload: dict[str, Any] = {
             "embeds": [await self._render_card(card)],
@@ -806,24 +810,24 @@ class DeliveryWorker:
         except RejectedMessageError as exc:
             log.warning("Discord rejected live card %s: %s", card.id, exc.reason)
             async with self._store.atomic():
-                await self._store.mark_failed([row.id], exc.reason)
-                await self._store.card_give_up(card.id, exc.reason)
+                await self._store.outbox.mark_failed([row.id], exc.reason)
+                await self._store.cards.give_up(card.id, exc.reason)
             self._metrics.deliveries.labels(kind="card_post", outcome="failed").inc()
             return
         async with self._store.atomic():
-            await self._store.card_shown(card.id, version, message_id)
-            await self._store.mark_sent([row.id], message_id)
+            await self._store.cards.shown(card.id, version, message_id)
+            await self._store.outbox.mark_sent([row.id], message_id)
         self._delivered(card.channel_id, "card_post", [row])
 
     async def _edit_next(self, lane: _Lane) -> bool:
         """Make the channel's most urgent owed card edit (or wait for its slot); False when none is due."""
         channel_id = lane.channel_id
-        due = await self._store.due_card_edits(channel_id, self._clock(), 1)
+        due = await self._store.cards.due_edits(channel_id, self._clock(), 1)
         if not due:
             return False
         card = due[0]
         if self._cooling_down(channel_id, self._clock()):
-            await self._store.card_give_up(
+            await self._store.cards.give_up(
                 card.id, self._cooldown_reason.get(channel_id, "channel unavailable")
             )
             return True
@@ -835,7 +839,7 @@ class DeliveryWorker:
             if waited:
                 if self._stopping:
                     return False
-                due = await self._store.due_card_edits(channel_id, self._clock(), 1)
+                due = await self._store.cards.due_edits(channel_id, self._clock(), 1)
                 if not due:
                     return False
                 card = due[0]
@@ -862,20 +866,20 @@ class DeliveryWorker:
                 exc.reason,
                 delay,
             )
-            await self._store.card_retry(card.id, exc.reason, self._clock() + delay, failed_attempt=False)
+            await self._store.cards.retry(card.id, exc.reason, self._clock() + delay, failed_attempt=False)
             self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
             return
         except RetryableDeliveryError as exc:
             delay = self._backoff(card.attempts + 1)
             log.warning("editing live card %s failed (%s); retry in %.1f s", card.id, exc.reason, delay)
-            await self._store.card_retry(card.id, exc.reason, self._clock() + delay)
+            await self._store.cards.retry(card.id, exc.reason, self._clock() + delay)
             self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
             return
         except UnknownMessageError:
             log.info("live card %s was deleted in Discord; posting it again", card.id)
             async with self._store.atomic():
-                await self._store.card_message_lost(card.id)
-                await self._store.add_outbox(
+                await self._store.cards.message_lost(card.id)
+                await self._store.outbox.add(
                     guild_id=card.guild_id,
                     channel_id=card.channel_id,
                     category=card.kind,
@@ -889,10 +893,10 @@ class DeliveryWorker:
             return
         except RejectedMessageError as exc:
             log.warning("Discord rejected an edit of live card %s: %s", card.id, exc.reason)
-            await self._store.card_give_up(card.id, exc.reason)
+            await self._store.cards.give_up(card.id, exc.reason)
             self._metrics.deliveries.labels(kind="card_edit", outcome="failed").inc()
             return
-        await self._store.card_shown(card.id, version, card.message_id)
+        await self._store.cards.shown(card.id, version, card.message_id)
         self._metrics.deliveries.labels(kind="card_edit", outcome="sent").inc()
         self._cooldown_until.pop(channel_id, None)
 

@@ -21,8 +21,8 @@ from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
 from bot.storage.db import DatabaseError, DatabaseUnavailableError
+from bot.storage.inbox import MAX_INBOX_ROWS_PER_COMMIT, Inbox, InboxEntry
 from bot.storage.models import GuildConfig
-from bot.storage.push_store import MAX_INBOX_ROWS_PER_COMMIT, InboxEntry, PushStore
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,10 @@ _REASON_TEXT = {"unauthorized": "missing or unknown key", "throttled": "throttle
 class InboxWriter:
     """Group commit: requests that arrive while a commit is running are written together in the next one."""
 
-    def __init__(self, store: PushStore, *, max_batch: int = MAX_INBOX_ROWS_PER_COMMIT) -> None:
+    def __init__(self, inbox: Inbox, *, max_batch: int = MAX_INBOX_ROWS_PER_COMMIT) -> None:
         if not 1 <= max_batch <= MAX_INBOX_ROWS_PER_COMMIT:
             raise ValueError(f"max_batch must be between 1 and {MAX_INBOX_ROWS_PER_COMMIT}")
-        self._store = store
+        self._inbox = inbox
         self._max_batch = max_batch
         self._queue: list[tuple[InboxEntry, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -224,7 +224,7 @@ class InboxWriter:
                 await asyncio.sleep(0)
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
-                ids = await self._store.add_inbox([entry for entry, _ in batch])
+                ids = await self._inbox.add([entry for entry, _ in batch])
             except Exception as exc:  # any failure to commit must reach every waiting request as a 503
                 if isinstance(exc, DatabaseUnavailableError):
                     # Disk full, read-only file: said once by the database's write tracker (and on /healthz);
@@ -253,7 +253,7 @@ class PushIngest:
     def __init__(
         self,
         storage: Storage,
-        store: PushStore,
+        inbox: Inbox,
         metrics: PushMetrics,
         *,
         on_stored: Callable[[], None],
@@ -268,7 +268,7 @@ class PushIngest:
         self._on_stored = on_stored
         self.throttle = throttle or AuthThrottle()
         self.rejections = rejections or RejectionLog()
-        self._writer = InboxWriter(store)
+        self._writer = InboxWriter(inbox)
         self._clock = clock
         self._monotonic = monotonic
         self._auth_cache_ttl_s = auth_cache_ttl_s

@@ -38,8 +38,9 @@ from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory
 from bot.push.server import HealthReport, ListenerLimits, PushServer, create_push_app
 from bot.storage import Storage
+from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
-from bot.storage.push_store import CardRow, PushStore
+from bot.storage.push_store import PushStore
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class PushPipeline:
         self.storage = storage
         self.store = PushStore(storage.db, clock=clock)
         self.metrics = metrics or PushMetrics()
-        self.units = UnitDirectory(self.store)
+        self.units = UnitDirectory(self.store.unit_names)
         self._clock = clock
         self._stale_after_s = stale_after_s
         self._write_probe_after_s = write_probe_after_s
@@ -102,7 +103,7 @@ class PushPipeline:
         )
         self.ingest = PushIngest(
             storage,
-            self.store,
+            self.store.inbox,
             self.metrics,
             on_stored=self.processor.wake,
             throttle=throttle,
@@ -233,7 +234,7 @@ class PushPipeline:
 
     async def last_event_received_at(self, community_id: str) -> float | None:
         """When this community's events last reached the listener (Unix seconds), or None if not known."""
-        seen = [self.ingest.last_seen(community_id), await self.store.last_received_at(community_id)]
+        seen = [self.ingest.last_seen(community_id), await self.store.inbox.last_received_at(community_id)]
         known = [moment for moment in seen if moment is not None]
         return max(known) if known else None
 
@@ -256,8 +257,8 @@ class PushPipeline:
             ):
                 with contextlib.suppress(DatabaseError):  # recorded by the tracker; the report says so
                     await self.store.write_probe()
-            stats = await self.store.outbox_stats()
-            inbox = await self.store.inbox_depth()
+            stats = await self.store.outbox.stats()
+            inbox = await self.store.inbox.depth()
             depth = stats.depth
             if stats.oldest_created_at is not None:
                 age = max(0.0, self._clock() - stats.oldest_created_at)
@@ -301,11 +302,11 @@ class PushPipeline:
         latest state (tests, benchmarks); raises TimeoutError otherwise."""
         async with asyncio.timeout(timeout_s):
             while True:
-                stats = await self.store.outbox_stats()
+                stats = await self.store.outbox.stats()
                 if (
                     stats.depth == 0
-                    and await self.store.inbox_depth() == 0
-                    and await self.store.card_edits_owed() == 0
+                    and await self.store.inbox.depth() == 0
+                    and await self.store.cards.edits_owed() == 0
                 ):
                     return
                 self.wake()

@@ -152,7 +152,7 @@ async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(
     before = int(time.time())
     assert await post_event(world, pipeline, API_KEY) == 200
     after = int(time.time()) + 1
-    await pipeline.store.add_outbox(
+    await pipeline.store.outbox.add(
         guild_id=world.guild.id,
         channel_id=world.alerts.id,
         category="911",

@@ -35,12 +35,12 @@ def _titles(world: PushWorld, channel_id: int) -> list[str]:
 
 async def _until_processed(world: PushWorld) -> None:
     async with asyncio.timeout(10):
-        while await world.pipeline.store.inbox_depth():
+        while await world.pipeline.store.inbox.depth():
             await asyncio.sleep(0.02)
 
 
 async def _outbox(world: PushWorld, status: str) -> list[Any]:
-    return await world.pipeline.store.outbox_rows(guild_id=GUILD_A, status=status)
+    return await world.pipeline.store.outbox.rows(guild_id=GUILD_A, status=status)
 
 
 async def test_a_backlog_is_packed_into_few_messages_in_order(push_world: PushWorld) -> None:

@@ -298,7 +298,7 @@ async def test_failed_inbox_commit_is_503_with_retry_after(
     async def locked(entries: object) -> list[int]:
         raise DatabaseUnavailableError("database is locked")
 
-    monkeypatch.setattr(push_world.pipeline.store, "add_inbox", locked)
+    monkeypatch.setattr(push_world.pipeline.store.inbox, "add", locked)
     status, answer, headers = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC))
     assert status == 503
     assert answer["ok"] is False

@@ -80,7 +80,7 @@ async def _until(predicate: Callable[[], bool | Awaitable[bool]], timeout_s: flo
 
 
 async def _processed(world: PushWorld) -> bool:
-    return await world.pipeline.store.inbox_depth() == 0
+    return await world.pipeline.store.inbox.depth() == 0
 
 
 async def _post_all(world: PushWorld, envelopes: list[dict[str, Any]], parallel: int = 25) -> None:
