@@ -22,8 +22,10 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import BucketState, DeliveryConfig, DiscordPySender, DiscordSender, RequestKind
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
+from bot.push.sender import BucketState, DiscordSender, RequestKind
 from bot.storage import Storage
 from bot.storage.models import Category
 from testing.discord_rest import DiscordRestFake

@@ -6,28 +6,17 @@ of ``bot/``/``cogs/`` imports them (then the installed bot would fail to start w
 
 from __future__ import annotations
 
-import ast
 import re
 import tomllib
 from pathlib import Path
 
 from setuptools import find_packages
 
+from tests.imports import imported_modules
+
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("bot", "cogs")
 TEST_ONLY = ("testing", "tests")
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every absolute module name a file imports, at any depth (function-level and TYPE_CHECKING included)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
 
 
 def _is_test_only(module: str) -> bool:
@@ -57,7 +46,7 @@ def test_no_product_module_imports_a_test_double() -> None:
     assert len(files) > 20  # the walk found the product
 
     offenders = {
-        str(path.relative_to(ROOT)): sorted(m for m in _imported_modules(path) if _is_test_only(m))
+        str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if _is_test_only(m))
         for path in files
     }
 
@@ -78,7 +67,7 @@ def test_the_import_reader_sees_every_form_of_import(tmp_path: Path) -> None:
         encoding="utf-8",
     )
 
-    found = sorted(m for m in _imported_modules(sample) if _is_test_only(m))
+    found = sorted(m for m in imported_modules(sample) if _is_test_only(m))
 
     assert found == [
         "testing",

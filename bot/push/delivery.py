@@ -37,7 +37,8 @@ Discord allows.
   the attempt does not count towards later back-offs. 403 and 404 (unknown channel) are permanent: recorded on
   the route for admins and the channel's queue is dropped instead of retried forever.
 
-This module holds the only discord.py import of ``bot.push``: the :class:`DiscordPySender` adapter.
+The worker speaks to Discord through the :class:`~bot.push.sender.DiscordSender` protocol; the discord.py
+adapter is :mod:`bot.push.discord_sender`, the bucket and slot primitives are :mod:`bot.push.slots`.
 """
 
 from __future__ import annotations
@@ -45,22 +46,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
-import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
-
-import aiohttp
-import discord
-from discord.http import Route
 
 from bot.formatting.limits import EMBEDS_PER_MESSAGE, EmbedDict, pack_embeds
 from bot.push.metrics import PushMetrics
+from bot.push.sender import (
+    ChannelUnavailableError,
+    DeliveryError,
+    DiscordSender,
+    RateLimitedError,
+    RejectedMessageError,
+    RequestKind,
+    RetryableDeliveryError,
+    UnknownMessageError,
+)
+from bot.push.slots import PrioritySlots, bucket_wait
 from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
 from bot.storage.models import Priority
@@ -74,168 +79,6 @@ IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 WallClock = Callable[[], float]
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
-# Discord errors that mean "this message is gone" rather than "this channel is gone".
-UNKNOWN_MESSAGE_CODE = 10008
-
-
-class RequestKind(StrEnum):
-    """The two kinds of request delivery makes; Discord limits each in its own per-channel bucket."""
-
-    POST = "post"
-    EDIT = "edit"
-
-
-# --------------------------------------------------------------------------------------------------
-# The sender: a narrow protocol, and its discord.py implementation.
-
-
-class DeliveryError(Exception):
-    """A send failed; ``reason`` is short, safe to show admins, and never contains a secret."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class RetryableDeliveryError(DeliveryError):
-    """Worth trying again later (5xx, timeout, connection trouble, rate limit); ``retry_after`` if Discord said."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class RateLimitedError(RetryableDeliveryError):
-    """A rate-limit answer (429): wait ``retry_after`` (None: the server did not say) and try again; no error."""
-
-
-class ChannelUnavailableError(DeliveryError):
-    """The channel refuses us for good (403 missing access/permissions, 404 unknown channel)."""
-
-
-class UnknownMessageError(DeliveryError):
-    """The message to edit no longer exists (someone deleted a live card)."""
-
-
-class RejectedMessageError(DeliveryError):
-    """Discord rejected the message itself (400): resending the same thing can never work."""
-
-
-@dataclass(frozen=True, slots=True)
-class BucketState:
-    """What the rate limiter knows of one bucket: requests it still allows before it resets, and when that is
-    (``resets_in`` None: not known, or already reset)."""
-
-    remaining: int
-    resets_in: float | None
-
-
-class DiscordSender(Protocol):
-    async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
-        """Post ``payload`` (Discord's message JSON) and return the new message's ID."""
-        ...
-
-    async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None: ...
-
-    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
-        """The state of the channel's rate-limit bucket for ``kind``; None when nothing is known (send at once)."""
-        ...
-
-
-def _route(channel_id: int, kind: RequestKind, message_id: int = 0) -> Route:
-    if kind is RequestKind.POST:
-        return Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-    return Route(
-        "PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=channel_id, message_id=message_id
-    )
-
-
-class DiscordPySender:
-    """:class:`DiscordSender` over discord.py's REST client, so its per-bucket rate limiting applies."""
-
-    def __init__(self, http: discord.http.HTTPClient, *, timeout_s: float = 60.0) -> None:
-        self._http = http
-        # discord.py itself sleeps through 429s and retries some 5xx; this bounds the whole exchange.
-        self._timeout_s = timeout_s
-
-    async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
-        data = await self._request(_route(channel_id, RequestKind.POST), payload, editing=False)
-        try:
-            return int(data["id"])
-        except (TypeError, KeyError, ValueError):
-            raise RetryableDeliveryError("Discord answered without a message ID") from None
-
-    async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
-        await self._request(_route(channel_id, RequestKind.EDIT, message_id), payload, editing=True)
-
-    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
-        """Read from discord.py's own bookkeeping (``HTTPClient._buckets``, updated from every answer's
-        ``X-RateLimit-*`` headers). It is internal to discord.py: if it is missing or not as expected, this
-        says "not known" and the request simply goes, with discord.py still keeping it within the limit."""
-        route = _route(channel_id, kind)
-        try:
-            hashes = self._http._bucket_hashes
-            buckets = self._http._buckets
-            bucket_hash = hashes.get(route.key)
-            ratelimit = buckets.get(f"{bucket_hash or route.key}:{route.major_parameters}")
-            if ratelimit is None:
-                return None
-            now = asyncio.get_running_loop().time()
-            expires: float | None = ratelimit.expires
-            if expires is not None and now > expires:
-                # discord.py resets the bucket on its next use.
-                return BucketState(
-                    remaining=max(0, int(ratelimit.limit) - int(ratelimit.outgoing)), resets_in=None
-                )
-            return BucketState(
-                remaining=max(0, int(ratelimit.remaining)),
-                resets_in=None if expires is None else expires - now,
-            )
-        except (AttributeError, TypeError, ValueError):
-            return None
-
-    async def _request(self, route: Route, payload: dict[str, Any], *, editing: bool) -> Any:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await self._http.request(route, json=payload)
-        except discord.Forbidden as exc:
-            raise ChannelUnavailableError(
-                f"403 Forbidden: the bot lacks access or permissions in this channel (Discord code {exc.code})"
-            ) from None
-        except discord.NotFound as exc:
-            if editing and exc.code == UNKNOWN_MESSAGE_CODE:
-                raise UnknownMessageError("404: the message was deleted") from None
-            raise ChannelUnavailableError(
-                f"404 Not Found: the channel no longer exists (Discord code {exc.code})"
-            ) from None
-        except discord.RateLimited as exc:
-            raise RateLimitedError("rate limited by Discord", retry_after=exc.retry_after) from None
-        except discord.DiscordServerError as exc:
-            raise RetryableDeliveryError(f"Discord server error {exc.status}") from None
-        except discord.HTTPException as exc:
-            if exc.status == 429:
-                # A 429 discord.py would not retry (no Via header: Cloudflare), or one it gave up retrying.
-                retry_after = _retry_after_header(exc.response)
-                raise RateLimitedError("rate limited before reaching Discord", retry_after) from None
-            if exc.status in (400, 413) or exc.code == 50035:
-                raise RejectedMessageError(
-                    f"{exc.status}: Discord rejected the message (code {exc.code})"
-                ) from None
-            raise RetryableDeliveryError(f"Discord answered {exc.status} (code {exc.code})") from None
-        except TimeoutError:
-            raise RetryableDeliveryError(f"no answer from Discord within {self._timeout_s:g} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise RetryableDeliveryError(f"connection to Discord failed ({type(exc).__name__})") from None
-
-
-def _retry_after_header(response: Any) -> float | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,83 +97,6 @@ def make_nonce(prefix: str, lead_row_id: int) -> str:
     """At most 25 characters, unique per database (prefix) and per message (lead outbox row)."""
     nonce = f"{prefix}{lead_row_id}"
     return nonce[-25:]
-
-
-# --------------------------------------------------------------------------------------------------
-# Scheduling: when a bucket allows a request, and who gets the global slots
-
-
-def bucket_wait(state: BucketState | None, *, urgent: bool, headroom_s: float) -> float:
-    """Seconds until a request may take a token of this bucket (0: now).
-
-    The last token of a window is kept for urgent requests until ``headroom_s`` before the window resets; an
-    empty bucket is waited out here, not inside discord.py, so the choice of what to send stays open.
-    """
-    if state is None or state.resets_in is None or state.resets_in <= 0:
-        return 0.0
-    if state.remaining >= 2 or (state.remaining == 1 and urgent):
-        return 0.0
-    if state.remaining == 1:
-        return max(0.0, state.resets_in - headroom_s)
-    return state.resets_in
-
-
-class PrioritySlots:
-    """At most ``size`` holders at once. Waiters are served most urgent first, then first come first served;
-    with more than one slot, the last free one is kept for urgent requests."""
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError("at least one slot is needed")
-        self._size = size
-        self._free = size
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def free(self) -> int:
-        return self._free
-
-    def _may_take(self, priority: Priority) -> bool:
-        kept = 0 if priority.urgent or self._size == 1 else 1
-        return self._free > kept
-
-    @contextlib.asynccontextmanager
-    async def take(self, priority: Priority) -> AsyncIterator[bool]:
-        """Hold a slot; yields True if it had to wait for it (the caller may want to look at its work again)."""
-        waited = False
-        if not self._may_take(priority) or self._waiting_before(priority):
-            waited = True
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiters, (int(priority), next(self._order), waiter))
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # granted just as it was cancelled: pass the slot on
-                raise
-        else:
-            self._free -= 1
-        try:
-            yield waited
-        finally:
-            self._release()
-
-    def _waiting_before(self, priority: Priority) -> bool:
-        return any(not waiter.done() and rank <= priority for rank, _, waiter in self._waiters)
-
-    def _release(self) -> None:
-        self._free += 1
-        while self._waiters:
-            priority, _, waiter = self._waiters[0]
-            if waiter.done():  # cancelled while waiting
-                heapq.heappop(self._waiters)
-                continue
-            if not self._may_take(Priority(priority)):
-                return
-            heapq.heappop(self._waiters)
-            self._free -= 1
-            waiter.set_result(None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -32,10 +32,11 @@ from bot.formatting.limits import EmbedDict
 from bot.push import events as ev
 from bot.push.card_buttons import dispatch_card_components
 from bot.push.cards import CardKind
-from bot.push.delivery import DeliveryConfig, DeliveryWorker, DiscordSender
+from bot.push.delivery import DeliveryConfig, DeliveryWorker
 from bot.push.ingest import AuthThrottle, PushIngest, RejectionLog
 from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory
+from bot.push.sender import DiscordSender
 from bot.push.server import HealthReport, ListenerLimits, PushServer, create_push_app
 from bot.storage import Storage
 from bot.storage.cards import CardRow

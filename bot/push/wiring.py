@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 

@@ -15,7 +15,7 @@ import pytest
 from bot.app import Services
 from bot.cad.client import CadClient
 from bot.config import ServerSettings, Settings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category

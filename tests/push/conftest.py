@@ -17,7 +17,8 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import DeliveryConfig, DiscordPySender
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.ingest import AuthThrottle
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage

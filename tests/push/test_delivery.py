@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.push import events as ev
-from bot.push.delivery import DeliveryConfig, DiscordPySender
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category
 from tests.push.conftest import FAST_DELIVERY, GUILD_A, GUILD_B, PushWorld, channel_of, envelope

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot.push.delivery import BucketState, DeliveryConfig, PrioritySlots, bucket_wait
+from bot.push.delivery import DeliveryConfig
+from bot.push.sender import BucketState
+from bot.push.slots import PrioritySlots, bucket_wait
 from bot.storage.models import Category, Priority, delivery_priority
 from testing.discord_rest import StoredMessage
 from tests.formatting.samples import SAMPLE_ENVELOPES

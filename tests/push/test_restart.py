@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.config import ServerSettings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.db import DatabaseUnavailableError
