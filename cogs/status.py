@@ -25,17 +25,13 @@ from bot.cad.errors import (
 )
 from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
 from bot.storage import SecretKeyError
-from cogs._admin import KnowsLastEvent, admin_only
+from cogs._admin import RETRY_SLACK_S, KnowsLastEvent, admin_only
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 log = logging.getLogger(__name__)
-
-# One client timeout plus the client's retry back-offs after quick failures (0.5 s + 1 s): /status reports a
-# hung CAD after one timeout instead of waiting out every retry the client would make.
-RETRY_SLACK_S = 2.0
 
 
 async def probe_cad(svc: Services, guild_id: int) -> CadProbe:

@@ -71,12 +71,11 @@ from bot.storage.db import DatabaseError
 from bot.storage.models import Priority
 from bot.storage.outbox import DueLane, OutboxRow, PendingHead
 from bot.storage.push_store import PushStore
+from bot.timing import IdleWait, WallClock, plain_await
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
-WallClock = Callable[[], float]
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 
@@ -177,7 +176,7 @@ class DeliveryWorker:
         self._render_card = render_card
         self._card_components = card_components
         self._config = config or DeliveryConfig()
-        self._idle_wait: IdleWait = idle_wait or _plain_await
+        self._idle_wait: IdleWait = idle_wait or plain_await
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -707,10 +706,6 @@ class DeliveryWorker:
         )
         if removed:
             log.info("pruned %d finished push rows", removed)
-
-
-async def _plain_await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 async def _event_or_timeout(event: asyncio.Event, seconds: float) -> None:

@@ -23,6 +23,7 @@ from bot.storage import Storage
 from bot.storage.db import DatabaseError, DatabaseUnavailableError
 from bot.storage.inbox import MAX_INBOX_ROWS_PER_COMMIT, Inbox, InboxEntry
 from bot.storage.models import GuildConfig
+from bot.timing import MonotonicClock, WallClock
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class AuthThrottle:
         window_s: float = 60.0,
         block_s: float = 60.0,
         max_tracked: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         self._max_failures = max_failures
         self._window_s = window_s
@@ -260,8 +261,8 @@ class PushIngest:
         throttle: AuthThrottle | None = None,
         rejections: RejectionLog | None = None,
         auth_cache_ttl_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: WallClock = time.time,
+        monotonic: MonotonicClock = time.monotonic,
     ) -> None:
         self._storage = storage
         self._metrics = metrics

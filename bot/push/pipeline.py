@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -42,11 +42,11 @@ from bot.storage import Storage
 from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
 from bot.storage.push_store import PushStore
+from bot.timing import IdleWait, WallClock
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 # An outbox whose oldest delivery waited longer than this is reported unhealthy (Discord or a channel stuck).
 DEFAULT_STALE_AFTER_S = 300.0
@@ -70,7 +70,7 @@ class PushPipeline:
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         write_probe_after_s: float = DEFAULT_WRITE_PROBE_AFTER_S,
         stop_timeout_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self.storage = storage
         self.store = PushStore(storage.db, clock=clock)

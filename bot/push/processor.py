@@ -42,7 +42,7 @@ import functools
 import logging
 import time
 from collections import ChainMap
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -82,11 +82,11 @@ from bot.storage.models import Category, RouteConfig, delivery_priority
 from bot.storage.outbox import OutboxDraft
 from bot.storage.push_store import PushChanges, PushStore
 from bot.storage.unit_names import UnitNames
+from bot.timing import IdleWait, WallClock, plain_await
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 CardState = DispatchCardState | Emergency911CardState | PanicCardState
 CardReducer = Callable[[Any], Any]
 GuildRoutes = Mapping[Category, RouteConfig]
@@ -357,14 +357,14 @@ class PushProcessor:
         max_lag_s: float = 1.0,
         quiet_s: float = 0.002,
         storage_retry_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self._storage = storage
         self._store = store
         self._units = units
         self._metrics = metrics
         self._on_queued = on_queued
-        self._idle_wait: IdleWait = idle_wait or _plain_await
+        self._idle_wait: IdleWait = idle_wait or plain_await
         self._batch_size = batch_size
         # Alerts may trail a flood of events by about this much, never more.
         self._max_lag_s = max_lag_s
@@ -905,7 +905,3 @@ class PushProcessor:
             return clamp_embed(
                 {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
             )
-
-
-async def _plain_await(awaitable: Awaitable[T]) -> T:
-    return await awaitable

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-WallClock = Callable[[], float]
 
 MAX_ERROR_LENGTH = 300
 # Rows per multi-row statement: far below SQLite's 32,766 parameters, and a bounded statement-cache entry.

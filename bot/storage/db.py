@@ -22,6 +22,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.timing import MonotonicClock
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -152,7 +154,7 @@ class WriteHealth:
     never a parameter.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: MonotonicClock = time.monotonic) -> None:
         self._clock = clock
         self.last_failure: WriteFailure | None = None
         self.last_success_at: float | None = None

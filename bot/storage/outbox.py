@@ -15,10 +15,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot.storage._sql import StoredRow, WallClock, clip, dumps, placeholders
+from bot.storage._sql import StoredRow, clip, dumps, placeholders
 from bot.storage.cards import CARD_PRIORITY, EDIT_OWED, StoredCardKey
 from bot.storage.db import Database
 from bot.storage.models import delivery_priority
+from bot.timing import WallClock
 
 _OUTBOX_COLUMNS = (
     "id, guild_id, channel_id, category, priority, card_id, embed, ping_role_id, accepted_at, created_at, status, "

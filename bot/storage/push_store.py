@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from bot.storage._sql import WallClock
 from bot.storage.cards import CardStore, CardUpdate, NewCard, StaleCardError, insert_cards, update_card_states
 from bot.storage.db import Database
 from bot.storage.inbox import MARK_PROCESSED, Inbox
 from bot.storage.outbox import Outbox, OutboxDraft, insert_drafts
 from bot.storage.unit_names import UnitNames, upsert_unit_names
+from bot.timing import WallClock
 
 _NONCE_PREFIX_KEY = "nonce_prefix"
 _WRITE_PROBE_KEY = "write_probe"

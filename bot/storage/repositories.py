@@ -6,7 +6,7 @@ so one guild's data never reaches another. Several guilds may share one CAD comm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,21 +17,16 @@ from bot.cad.models import CadCredentials
 from bot.storage.db import Database
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig, UserLink
 from bot.storage.secrets import KeyVault
-
-Clock = Callable[[], datetime]
+from bot.timing import DateTimeClock, utc_now
 
 # SQLite integers are signed 64-bit; Discord snowflakes fit with room to spare.
-_MAX_ID = 2**63 - 1
+MAX_DISCORD_ID = 2**63 - 1
 MAX_COOLDOWN_S = 86_400
 MAX_ERROR_LENGTH = 500
 
 # Aliases so annotations inside classes that define a method named ``list`` still mean the builtin.
 _Routes = list[RouteConfig]
 _Guilds = list[GuildConfig]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -41,7 +36,7 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _check_id(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DISCORD_ID:
         raise ValueError(f"{what} must be a Discord ID (a positive integer), got {value!r}")
     return value
 
@@ -80,7 +75,7 @@ async def _touch_guild(conn: aiosqlite.Connection, guild_id: int, now: datetime)
 class GuildRepository:
     """A guild's CAD connection: community ID, encrypted API key, server ID, 911 cooldown."""
 
-    def __init__(self, db: Database, vault: KeyVault, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, vault: KeyVault, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._vault = vault
         self._now = now
@@ -221,7 +216,7 @@ _SET_ROUTE_PING_ROLE = (
 class RouteRepository:
     """Which channel each category of push events goes to, per guild, and the last delivery failure."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 
@@ -335,7 +330,7 @@ def _clip(reason: str) -> str:
 class CommandRoleRepository:
     """The role required to use each slash-command group (none = everyone may)."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 
@@ -383,7 +378,7 @@ def _normalise_account(account_uuid: str) -> str:
 class LinkRepository:
     """Discord members linked to their CAD accounts, per guild."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 

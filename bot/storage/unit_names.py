@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Mapping, Sequence
 
 import aiosqlite
 
-from bot.storage._sql import WallClock
 from bot.storage.db import Database
+from bot.timing import WallClock
 
 _UPSERT_UNIT_NAME = (
     "INSERT INTO push_unit_name (community_id, ident_id, label, updated_at) VALUES (?, ?, ?, ?) "
