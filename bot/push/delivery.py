@@ -202,10 +202,6 @@ class DeliveryWorker:
         """Allow :meth:`run` again after a :meth:`stop` (a pipeline that is stopped and started again)."""
         self._stopping = False
 
-    @property
-    def busy_channels(self) -> int:
-        return len({channel_id for channel_id, _ in self._lane_tasks})
-
     async def run(self) -> None:
         """Find lanes with due work and serve each in its own task; sleep until woken or a retry is due."""
         while not self._stopping:

@@ -137,15 +137,6 @@ class GuildRepository:
             community_id=row["community_id"], api_key=SecretStr(api_key), server_id=row["server_id"]
         )
 
-    async def set_server_id(self, guild_id: int, server_id: int) -> None:
-        _check_id(guild_id, "guild ID")
-        _check_server_id(server_id)
-        async with self._db.transaction() as conn:
-            await _touch_guild(conn, guild_id, self._now())
-            await conn.execute(
-                "UPDATE guild_config SET server_id = ? WHERE guild_id = ?", (server_id, guild_id)
-            )
-
     async def set_cooldown(self, guild_id: int, seconds: int) -> None:
         _check_id(guild_id, "guild ID")
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= MAX_COOLDOWN_S:
