@@ -1,4 +1,4 @@
-"""A stateful loopback Sonoran CAD (v1, and v2 through ``simulator_v2`` on the same state) for tests,
+"""A stateful loopback Sonoran CAD (v1, and v2 through ``cad_simulator_v2`` on the same state) for tests,
 benchmarks and local development.
 
 It answers the same contract as ``api.sonorancad.com`` for every type ``CadClient`` sends: the envelope checks
