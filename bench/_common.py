@@ -6,7 +6,6 @@ import math
 import os
 import platform
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -139,10 +138,6 @@ def write_section(path: Path, name: str, body: str) -> None:
             parts.append(f"\n{start}\n{sections[other].rstrip()}\n{end}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(parts), encoding="utf-8")
-
-
-def python_executable() -> str:
-    return sys.executable
 
 
 def clients(count: int) -> str:

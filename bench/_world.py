@@ -22,11 +22,13 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import BucketState, DeliveryConfig, DiscordPySender, DiscordSender, RequestKind
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
+from bot.push.sender import BucketState, DiscordSender, RequestKind
 from bot.storage import Storage
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 GUILD_ID = 111_000_000_000_000_001
 COMMUNITY_ID = "4711"

@@ -37,7 +37,7 @@ from discord.http import Route
 from bench._common import BenchOptions, BenchReport, fmt_ratio
 from bench._world import API_KEY, open_storage, post_event, rate_limited_discord, running_pipeline
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake, StoredMessage
+from testing.discord_rest import DiscordRestFake, StoredMessage
 
 NAME = "alerts"
 CHANNEL = 1_000_100

@@ -148,7 +148,7 @@ async def run(options: BenchOptions) -> BenchReport:
                     started = time.monotonic()
                     ids, sent_s = await _send_spread(url, envelopes, spread_s)
                     await pipeline.wait_until_idle(timeout_s=120)
-                    card = await pipeline.store.get_card(GUILD_ID, CardKind.DISPATCH.value, CALL_ID)
+                    card = await pipeline.store.cards.get(GUILD_ID, CardKind.DISPATCH.value, CALL_ID)
                     if card is None:
                         raise RuntimeError("the live card was never created")
                     rendered = await pipeline.processor.render_card(card)

@@ -32,10 +32,10 @@ from bench._common import BenchOptions, BenchReport, LatencySummary, fmt_ms, fmt
 from bot.app import create_bot
 from bot.cad.client import CadClient
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator
 from bot.cad.tiers import Tier
 from bot.config import Settings
 from bot.storage import Storage
+from testing.cad_simulator import CadSimulator
 
 NAME = "commands"
 COMMUNITY_ID = "4711"
@@ -171,7 +171,7 @@ async def _profiled(member: Any, channel: Any, count: int) -> pstats.Stats:
 _PACKAGES = (
     ("/simcord/", "SimCord (simulated Discord)"),
     ("/discord/", "discord.py"),
-    ("bot/cad/simulator.py", "CAD simulator"),
+    ("testing/cad_simulator.py", "CAD simulator"),
     ("/aiosqlite/", "aiosqlite + SQLite (incl. handing work to its thread)"),
     ("sqlite3", "aiosqlite + SQLite (incl. handing work to its thread)"),
     ("SimpleQueue", "aiosqlite + SQLite (incl. handing work to its thread)"),

@@ -26,7 +26,7 @@ from discord.http import Route
 from bench._common import BenchOptions, BenchReport, fmt_ratio
 from bench._world import API_KEY, CHANNELS, open_storage, post_event, rate_limited_discord, running_pipeline
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 NAME = "delivery"
 LIMIT = 5

@@ -42,6 +42,8 @@ from bot.storage.models import Category
 
 NAME = "ingest"
 THROUGHPUT_TARGET = 0.5
+# The inbox group commit's label in the lock diagnosis (writers are named by qualified function name).
+INBOX_COMMIT = "Inbox.add"
 P99_TARGET_MS = 10.0
 OPEN_RATE = 1000.0
 
@@ -204,8 +206,8 @@ class TransactionTimer:
 
     Installed on the benchmark's own ``Database`` object for the diagnosis runs only, around the write lock that
     every writer takes (a transaction, or a lone statement that SQLite commits on its own); each is named after
-    the function that asked for it (through ``PushStore.atomic`` or ``Database.write``, the function that called
-    that). Nested transactions are savepoints inside one already holding the lock: not timed on their own.
+    the function that asked for it, by qualified name (through ``PushStore.atomic`` or ``Database.write``, the
+    function that called that). Nested transactions are savepoints inside one already holding the lock: not timed on their own.
     """
 
     # Frames between a writer and the lock: skipped when naming the writer.
@@ -229,7 +231,7 @@ class TransactionTimer:
         frame: Any = sys._getframe(1)
         while frame is not None and frame.f_code.co_name in self._PLUMBING:
             frame = frame.f_back
-        return self._timed(frame.f_code.co_name if frame is not None else "?", urgent)
+        return self._timed(frame.f_code.co_qualname if frame is not None else "?", urgent)
 
     @asynccontextmanager
     async def _timed(self, label: str, urgent: bool) -> AsyncIterator[None]:
@@ -355,7 +357,7 @@ def _diagnosis_figures(diagnosis: list[Diagnosis]) -> list[str]:
 
 def _where_it_goes(item: Diagnosis) -> str:
     """One sentence from a diagnosis run: how much of an ack is waiting for the write lock, and who holds it."""
-    inbox = item.uses.get("add_inbox")
+    inbox = item.uses.get(INBOX_COMMIT)
     if inbox is None or not inbox.holds_s:
         return ""
     wait = LatencySummary.of_seconds(inbox.waits_s)
@@ -364,7 +366,7 @@ def _where_it_goes(item: Diagnosis) -> str:
         (
             (label, sum(use.holds_s) / item.run.elapsed_s)
             for label, use in item.uses.items()
-            if label != "add_inbox"
+            if label != INBOX_COMMIT
         ),
         key=lambda pair: -pair[1],
     )

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import discord
@@ -22,6 +22,7 @@ from bot.cad.board import CadBoard
 from bot.cad.client import CadClient
 from bot.config import Settings
 from bot.storage import Storage
+from bot.timing import IdleWait
 from bot.tree import CadCommandTree
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 # Exactly what the bot does in a channel: see it, post alerts, put them in embeds, keep editing its own live
 # call cards (needs history to fetch them), and ping the configured role even when that role is not mentionable.

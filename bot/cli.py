@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.config import Settings
 from bot.storage import Database, DatabaseError, Storage
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
+from bot.storage.repositories import MAX_DISCORD_ID
 from bot.storage.secrets import KeyVault, SecretKeyError, generate_secret_key
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_MAX_ID = 2**63 - 1
 _CATEGORY_LIST = ", ".join(category.value for category in Category)
 _NO_CHANNEL = {"none", "off"}
 
@@ -53,7 +53,7 @@ class CliError(Exception):
 
 def _discord_id(value: str) -> int:
     text = value.strip()
-    if not text.isdigit() or not 0 < int(text) <= _MAX_ID:
+    if not text.isdigit() or not 0 < int(text) <= MAX_DISCORD_ID:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a Discord ID (enable Developer Mode, then right-click > Copy ID)"
         )

@@ -6,11 +6,12 @@ In memory on purpose: a restart forgiving a cooldown is harmless, and the check 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+
+from bot.timing import MonotonicClock
 
 
 class MemberCooldowns:
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 50_000) -> None:
+    def __init__(self, clock: MonotonicClock = time.monotonic, max_entries: int = 50_000) -> None:
         self._clock = clock
         self._until: dict[tuple[str, int, int], float] = {}
         self._max_entries = max_entries

@@ -26,12 +26,12 @@ class NotLinkedError(UserFacingError):
         super().__init__("Your Discord account isn't linked to a Sonoran CAD account yet; run /link first.")
 
 
-class MissingGroupRoleError(UserFacingError):
-    """Raised by permission checks before any CAD call."""
+def cooldown_message(retry_after_s: float) -> str:
+    """The one sentence for every cooldown, the guild's own (:class:`CooldownError`) and discord.py's."""
+    return f"Slow down: you can use this again in {max(1, round(retry_after_s))} s."
 
 
 class CooldownError(UserFacingError):
     def __init__(self, retry_after_s: float) -> None:
-        seconds = max(1, round(retry_after_s))
-        super().__init__(f"Slow down: you can use this again in {seconds} s.")
+        super().__init__(cooldown_message(retry_after_s))
         self.retry_after_s = retry_after_s

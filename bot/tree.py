@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.cad.errors import CadError
-from bot.errors import UserFacingError
+from bot.errors import UserFacingError, cooldown_message
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def user_message_for(error: BaseException) -> str | None:
     if isinstance(error, UserCheckFailure | UserFacingError | CadError):
         return error.user_message
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: you can use this again in {max(1, round(error.retry_after))} s."
+        return cooldown_message(error.retry_after)
     if isinstance(error, app_commands.MissingPermissions):
         return "You need the Manage Server permission to use this command."
     if isinstance(error, app_commands.BotMissingPermissions):

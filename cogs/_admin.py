@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 # What the bot needs in a route's channel to post an alert there (read history/mentions are extras that only
 # matter for live-card edits and unmentionable ping roles).
 POST_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
+# GET_VERSION is a read the CAD client retries: /setup and /status give up after one client timeout plus the
+# retry back-offs of quick failures (0.5 s + 1 s), so an admin hears of a hung CAD after one timeout instead of
+# after every retry's.
+RETRY_SLACK_S = 2.0
 
 
 def is_admin(interaction: discord.Interaction[Any]) -> bool:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,7 +96,6 @@ LABEL_MAX = 64
 CALL_ID_MAX = 2**31 - 1
 
 CallId = app_commands.Range[int, 0, CALL_ID_MAX]
-STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 PRIORITY_CHOICES = [
     Choice(name="1 — urgent", value=1),
@@ -228,7 +226,7 @@ class Dispatch(
         pipeline = svc.pipeline
         if pipeline is None:
             return None
-        card = await pipeline.store.get_card(guild_id, CardKind.DISPATCH.value, call_id)
+        card = await pipeline.store.cards.get(guild_id, CardKind.DISPATCH.value, call_id)
         return DispatchCardState.model_validate(card.state) if card is not None else None
 
     @staticmethod
@@ -238,7 +236,7 @@ class Dispatch(
         if pipeline is None or not idents:
             return []
         calls = []
-        for card in await pipeline.store.open_cards(guild_id, CardKind.DISPATCH.value):
+        for card in await pipeline.store.cards.unfinished(guild_id, CardKind.DISPATCH.value):
             state = DispatchCardState.model_validate(card.state)
             if idents & set(state.attached):
                 calls.append(state.call_id)
@@ -254,7 +252,7 @@ class Dispatch(
             await svc.pipeline.units.learn_from(
                 creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
             )
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.exception("could not remember unit names for community %s", creds.community_id)
 
     @staticmethod
@@ -265,7 +263,7 @@ class Dispatch(
             return
         try:
             await pipeline.update_card(guild_id, CardKind.DISPATCH, call_id, reducer)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             # The CAD already acted; the member must still hear so, even if the card could not follow.
             log.exception("could not update the live card of call %s in guild %s", call_id, guild_id)
 

@@ -27,7 +27,7 @@ from bot.formatting.admin_replies import (
 )
 from bot.storage import MissingSecretKeyError
 from bot.tree import report_interaction_error
-from cogs._admin import admin_only, forget_push_keys, push_target, require_admin
+from cogs._admin import RETRY_SLACK_S, admin_only, forget_push_keys, push_target, require_admin
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 MAX_COMMUNITY_ID_LENGTH = 100
 MAX_API_KEY_LENGTH = 200
 MAX_SERVER_ID = 2**31 - 1
-# GET_VERSION is a read the client retries; an admin waiting on /setup gets an answer after one client timeout
-# plus the retry back-offs of quick failures (0.5 s + 1 s), instead of after every retry's timeout.
-RETRY_SLACK_S = 2.0
 
 
 class SetupInput:

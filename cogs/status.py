@@ -25,17 +25,13 @@ from bot.cad.errors import (
 )
 from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
 from bot.storage import SecretKeyError
-from cogs._admin import KnowsLastEvent, admin_only
+from cogs._admin import RETRY_SLACK_S, KnowsLastEvent, admin_only
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
 if TYPE_CHECKING:
     from bot.app import Services
 
 log = logging.getLogger(__name__)
-
-# One client timeout plus the client's retry back-offs after quick failures (0.5 s + 1 s): /status reports a
-# hung CAD after one timeout instead of waiting out every retry the client would make.
-RETRY_SLACK_S = 2.0
 
 
 async def probe_cad(svc: Services, guild_id: int) -> CadProbe:
@@ -87,7 +83,7 @@ async def delivery_queues(
     if pipeline is None:
         return None, None, None
     now = time.time()
-    pending = await pipeline.store.outbox_rows(guild_id=guild_id, status="pending")
+    pending = await pipeline.store.outbox.rows(guild_id=guild_id, status="pending")
     oldest = min((row.created_at for row in pending), default=None)
     guild_queue = QueueStats(
         depth=len(pending), oldest_age_s=None if oldest is None else max(0.0, now - oldest)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,7 +63,6 @@ MAX_STATUS_CODE = 99
 # Naming the unit on the alert is a nicety: a slow CAD (timeouts, read retries) gets this long, then the alert
 # keeps the member's name.
 UNIT_LOOKUP_BUDGET_S = 2.5
-STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 
 async def units_to_name(svc: Services, creds: CadCredentials, target: UnitTarget) -> list[Unit]:
@@ -107,7 +105,7 @@ class PanicAlert:
 
         try:
             posted = await pipeline.update_card(guild_id, CardKind.PANIC, alert_id, start, ping=is_panic)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             # The press itself must still reach the CAD.
             log.exception("could not queue the panic alert of guild %s", guild_id)
             return None
@@ -119,7 +117,7 @@ class PanicAlert:
 
         try:
             await self.pipeline.update_card(self.guild_id, CardKind.PANIC, self.alert_id, amended)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.exception("could not amend the panic alert of guild %s", self.guild_id)
 
 
@@ -145,7 +143,7 @@ class Units(commands.Cog):
             await alert.pipeline.units.learn_from(
                 creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
             )
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.exception("could not remember unit names for community %s", creds.community_id)
         idents = [unit.id for unit in units]
         await alert.amend(lambda state: with_units_named(state, idents))

@@ -20,10 +20,10 @@ from cryptography.fernet import Fernet
 
 from bot.app import CadBot, create_bot
 from bot.cad.client import CadClient, CadResponse
-from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity
 from bot.cad.tiers import Tier
 from bot.config import Settings
 from bot.storage import Storage
+from testing.cad_simulator import CadSimulator, SimAccount, SimCommunity
 
 COMMUNITY_ID = "4711"
 # Distinctive, so a leak into any message or log is easy to search for.

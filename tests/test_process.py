@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "fake-token-for-process-test"

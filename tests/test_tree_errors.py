@@ -11,7 +11,7 @@ import pytest
 from discord import app_commands
 
 from bot.cad.errors import CadCredentialsError
-from bot.errors import NotLinkedError
+from bot.errors import CooldownError, NotLinkedError
 from bot.tree import UserCheckFailure, report_interaction_error, user_message_for
 
 SECRET = "9c1d2e3f-0000-4a4a-8b8b-SECRETVALUE"
@@ -70,6 +70,13 @@ async def test_after_defer_the_answer_is_a_followup() -> None:
 def test_known_errors_become_one_sentence(error: Exception, expected: str) -> None:
     message = user_message_for(error)
     assert message is not None and expected in message
+
+
+def test_discord_pys_cooldown_and_the_guilds_own_read_the_same() -> None:
+    theirs = user_message_for(app_commands.CommandOnCooldown(app_commands.Cooldown(1, 30), 12.4))
+
+    assert theirs == user_message_for(CooldownError(12.4)) == "Slow down: you can use this again in 12 s."
+    assert user_message_for(CooldownError(0.2)) == "Slow down: you can use this again in 1 s."
 
 
 def test_unexpected_errors_have_no_canned_sentence() -> None:

@@ -19,10 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from bot.cad.client import CadClient
 from bot.cad.models import CadCredentials, CallsSnapshot, Unit
+from bot.timing import IdleWait, MonotonicClock
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,6 @@ CALLS_TTL_S = 10.0
 
 _V = TypeVar("_V")
 BoardKey = tuple[str, int, str]
-# How a caller awaits a read running in another task; tests declare it to SimCord as an external wait.
-SharedWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 
 def _monotonic() -> float:
@@ -56,7 +55,7 @@ class TtlCache(Generic[_V]):
     """
 
     def __init__(
-        self, ttl_s: float, *, clock: Callable[[], float] = _monotonic, shared_wait: SharedWait | None = None
+        self, ttl_s: float, *, clock: MonotonicClock = _monotonic, shared_wait: IdleWait | None = None
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -153,19 +152,19 @@ class CadBoard:
         *,
         units_ttl_s: float = UNITS_TTL_S,
         calls_ttl_s: float = CALLS_TTL_S,
-        clock: Callable[[], float] = _monotonic,
-        shared_wait: SharedWait | None = None,
+        clock: MonotonicClock = _monotonic,
+        shared_wait: IdleWait | None = None,
     ) -> None:
         self._current_cad: Callable[[], CadClient] = (lambda: cad) if isinstance(cad, CadClient) else cad
         self._units: TtlCache[list[Unit]] = TtlCache(units_ttl_s, clock=clock, shared_wait=shared_wait)
         self._calls: TtlCache[CallsSnapshot] = TtlCache(calls_ttl_s, clock=clock, shared_wait=shared_wait)
 
     @property
-    def shared_wait(self) -> SharedWait | None:
+    def shared_wait(self) -> IdleWait | None:
         return self._units.shared_wait
 
     @shared_wait.setter
-    def shared_wait(self, hook: SharedWait | None) -> None:
+    def shared_wait(self, hook: IdleWait | None) -> None:
         self._units.shared_wait = hook
         self._calls.shared_wait = hook
 

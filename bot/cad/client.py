@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bot.cad.endpoints import READ_TYPES, path_for
 from bot.cad.errors import (
+    REDACTED,
     CadEmptySearchError,
     CadError,
     CadNotEnabledError,
@@ -43,6 +44,7 @@ from bot.cad.errors import (
     error_from_response,
     excerpt,
     is_wrong_endpoint_body,
+    redact_secrets,
 )
 from bot.cad.limiter import CommunityLimiter, TypePauses
 from bot.cad.models import (
@@ -61,12 +63,12 @@ from bot.cad.models import (
     Unit,
 )
 from bot.cad.tiers import MIN_TIER, Tier, parse_tier
+from bot.timing import MonotonicClock
 
 log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"ID:\s*(\d+)")
 _RETRY_ANY_STATUSES = frozenset({502, 503, 504})
-_REDACTED = "[redacted]"
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -184,7 +186,7 @@ class CadClient:
         tier_ttl_s: float = 600,
         rate_limit_pause_s: float = 60.0,
         max_retry_after_s: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -342,7 +344,7 @@ class CadClient:
                     status,
                     elapsed_ms,
                 )
-                text = self._redact(raw.decode("utf-8", errors="replace"), secrets)
+                text = redact_secrets(raw.decode("utf-8", errors="replace"), secrets)
                 if 200 <= status < 300:
                     if is_wrong_endpoint_body(text):
                         raise CadWrongEndpointError(excerpt(text), status=status, request_type=request_type)
@@ -385,13 +387,6 @@ class CadClient:
                 delay = self._backoff_s * (2**attempt)
             attempt += 1
             await asyncio.sleep(delay)
-
-    @staticmethod
-    def _redact(text: str, secrets: Sequence[str]) -> str:
-        for secret in secrets:
-            if secret and secret in text:
-                text = text.replace(secret, _REDACTED)
-        return text
 
     def _note_refusal(self, creds: CadCredentials, failure: CadError) -> None:
         if isinstance(failure, CadNotEnabledError):
@@ -737,14 +732,14 @@ class CadClient:
         response = await self.request(creds, "VERIFY_SECRET", [{"secret": secret}], redact=[secret])
         if not response.looks_like_json:
             text = response.text.strip()
-            if text and " " not in text and text != _REDACTED:
+            if text and " " not in text and text != REDACTED:
                 return text
             raise CadUnexpectedResponseError("no account UUID in the answer", request_type="VERIFY_SECRET")
         body = response.json()
         if isinstance(body, dict):
             if isinstance(body.get("accountUuid"), str) and body["accountUuid"]:
                 return str(body["accountUuid"])
-            owners = [key for key, value in body.items() if value in (_REDACTED, secret)]
+            owners = [key for key, value in body.items() if value in (REDACTED, secret)]
             if not owners and len(body) == 1:
                 owners = list(body)
             if owners:

@@ -7,10 +7,24 @@ before they get here, and nothing in this module is given the key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from bot.cad.endpoints import READ_TYPES
 from bot.cad.tiers import Tier, required_tier
+
+# What stands in a CAD answer where a secret the request carried was echoed back.
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every occurrence of each (non-empty) secret replaced by :data:`REDACTED`; both clients pass
+    every answer through this before it can reach an error, a log line or a member."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
 
 # Plural nouns for what a member was trying to use, so refusals read "Blips need Sonoran CAD Pro".
 FEATURE_NAMES: dict[str, str] = {

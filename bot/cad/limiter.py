@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
-Clock = Callable[[], float]
+from bot.timing import MonotonicClock
 
 
 @dataclass
@@ -33,7 +32,9 @@ class CommunityLimiter:
     # Idle communities whose bucket has refilled carry no information; drop them past this many.
     _PRUNE_ABOVE = 1024
 
-    def __init__(self, rate_per_s: float = 1.0, burst: int = 5, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_s: float = 1.0, burst: int = 5, *, clock: MonotonicClock = time.monotonic
+    ) -> None:
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
         if burst < 1:
@@ -92,7 +93,7 @@ class CommunityLimiter:
 class TypePauses:
     """Request types that must not be sent for a while, per community (after an unbeaten 429)."""
 
-    def __init__(self, *, clock: Clock = time.monotonic) -> None:
+    def __init__(self, *, clock: MonotonicClock = time.monotonic) -> None:
         self._clock = clock
         self._until: dict[tuple[str, str], float] = {}
 

@@ -114,13 +114,6 @@ class AccountStatus(IntEnum):
     BANNED = 4
 
 
-class UnitPage(IntEnum):
-    POLICE = 0
-    FIRE = 1
-    EMS = 2
-    DISPATCH = 3
-
-
 def _enum_or_none(enum: type[_E], value: int | None) -> _E | None:
     if value is None:
         return None

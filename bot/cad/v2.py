@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from bot.cad.errors import (
+    REDACTED,
     CadEmptySearchError,
     CadNotFoundError,
     CadNotLinkedError,
@@ -50,7 +51,6 @@ from bot.cad.tiers import Tier
 from bot.cad.v2_limits import DEFAULT_PAUSE_S, KeyBudgets
 from bot.cad.v2_transport import (
     NOT_FOUND_MESSAGES,
-    REDACTED,
     TARGET_KEYS,
     UNKNOWN_ACCOUNT_ID_TEXT,
     V2Answer,
@@ -62,6 +62,7 @@ from bot.cad.v2_transport import (
     validate,
     validate_list,
 )
+from bot.timing import MonotonicClock
 
 # Where a list is sent instead of one target (create dispatch takes lists of accounts and API IDs).
 _TARGET_LIST_KEYS: dict[TargetKind, str] = {"account": "accounts", "api_id": "apiIds"}
@@ -85,7 +86,7 @@ class CadV2Client:
         default_pause_s: float = DEFAULT_PAUSE_S,
         max_pause_s: float = 600.0,
         budgets: KeyBudgets | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         """``timeout_s`` bounds every request; ``budgets`` is the process's one ``KeyBudgets`` (a fresh one
         when not given); ``default_pause_s`` is how long an endpoint rests after a 429 that named no time."""

@@ -22,12 +22,11 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bot.cad.v2_endpoints import WINDOW_S, Operation
-
-Clock = Callable[[], float]
+from bot.timing import MonotonicClock
 
 # Official clients wait at most 10 s on a 429; without a stated time the bot pauses the endpoint that long.
 DEFAULT_PAUSE_S = 10.0
@@ -40,7 +39,7 @@ class KeyBudgets:
 
     _PRUNE_ABOVE = 4096
 
-    def __init__(self, *, clock: Clock = time.monotonic, window_s: float = WINDOW_S) -> None:
+    def __init__(self, *, clock: MonotonicClock = time.monotonic, window_s: float = WINDOW_S) -> None:
         if window_s <= 0:
             raise ValueError("window_s must be positive")
         self._clock = clock

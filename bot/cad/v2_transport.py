@@ -29,7 +29,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,15 +52,16 @@ from bot.cad.errors import (
     CadUnknownServerError,
     excerpt,
     feature_name,
+    redact_secrets,
 )
 from bot.cad.models import CadCredentials, MemberTarget, Server, TargetKind
 from bot.cad.tiers import Tier, tier_from_plan_name
 from bot.cad.v2_endpoints import OPERATIONS, Operation
 from bot.cad.v2_limits import DEFAULT_PAUSE_S, KeyBudgets, retry_delay
+from bot.timing import MonotonicClock
 
 log = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
 # The gateway answers these itself when the CAD behind it is down: the request never reached the CAD.
 _RETRY_ANY_STATUSES = frozenset({502, 503})
 _VERSION_REQUIRED = re.compile(r"VERSION\b.*\bREQUIRED", re.IGNORECASE | re.DOTALL)
@@ -221,7 +222,7 @@ class V2Transport:
         default_pause_s: float = DEFAULT_PAUSE_S,
         max_pause_s: float = 600.0,
         budgets: KeyBudgets | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -357,7 +358,7 @@ class V2Transport:
                     status,
                     elapsed_ms,
                 )
-                text = self._redact(raw.decode("utf-8", errors="replace"), secrets)
+                text = redact_secrets(raw.decode("utf-8", errors="replace"), secrets)
                 if 200 <= status < 300:
                     return V2Answer(op, status, _parse_body(text, content_type))
                 if status == 429:
@@ -379,13 +380,6 @@ class V2Transport:
             if self.budgets.remaining(api_key, op) == 0:
                 # A retry must not spend a budget that members' next commands need.
                 raise failure
-
-    @staticmethod
-    def _redact(text: str, secrets: Sequence[str]) -> str:
-        for secret in secrets:
-            if secret and secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
 
     def _over_budget(self, creds: CadCredentials, op: Operation, wait: float) -> CadRateLimitedError:
         api_key = creds.api_key.get_secret_value()

@@ -37,7 +37,8 @@ Discord allows.
   the attempt does not count towards later back-offs. 403 and 404 (unknown channel) are permanent: recorded on
   the route for admins and the channel's queue is dropped instead of retried forever.
 
-This module holds the only discord.py import of ``bot.push``: the :class:`DiscordPySender` adapter.
+The worker speaks to Discord through the :class:`~bot.push.sender.DiscordSender` protocol; the discord.py
+adapter is :mod:`bot.push.discord_sender`, the bucket and slot primitives are :mod:`bot.push.slots`.
 """
 
 from __future__ import annotations
@@ -45,197 +46,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
-import itertools
 import logging
 import random
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
-
-import aiohttp
-import discord
-from discord.http import Route
 
 from bot.formatting.limits import EMBEDS_PER_MESSAGE, EmbedDict, pack_embeds
 from bot.push.metrics import PushMetrics
+from bot.push.sender import (
+    ChannelUnavailableError,
+    DeliveryError,
+    DiscordSender,
+    RateLimitedError,
+    RejectedMessageError,
+    RequestKind,
+    RetryableDeliveryError,
+    UnknownMessageError,
+)
+from bot.push.slots import PrioritySlots, bucket_wait
+from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
 from bot.storage.models import Priority
-from bot.storage.push_store import CardRow, DueLane, OutboxRow, PendingHead, PushStore
+from bot.storage.outbox import DueLane, OutboxRow, PendingHead
+from bot.storage.push_store import PushStore
+from bot.timing import IdleWait, WallClock, plain_await
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
-WallClock = Callable[[], float]
 
 NO_MENTIONS: dict[str, Any] = {"parse": []}
-# Discord errors that mean "this message is gone" rather than "this channel is gone".
-UNKNOWN_MESSAGE_CODE = 10008
-STORAGE_ERRORS = (sqlite3.Error, DatabaseError)
-
-
-class RequestKind(StrEnum):
-    """The two kinds of request delivery makes; Discord limits each in its own per-channel bucket."""
-
-    POST = "post"
-    EDIT = "edit"
-
-
-# --------------------------------------------------------------------------------------------------
-# The sender: a narrow protocol, and its discord.py implementation.
-
-
-class DeliveryError(Exception):
-    """A send failed; ``reason`` is short, safe to show admins, and never contains a secret."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class RetryableDeliveryError(DeliveryError):
-    """Worth trying again later (5xx, timeout, connection trouble, rate limit); ``retry_after`` if Discord said."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class RateLimitedError(RetryableDeliveryError):
-    """A rate-limit answer (429): wait ``retry_after`` (None: the server did not say) and try again; no error."""
-
-
-class ChannelUnavailableError(DeliveryError):
-    """The channel refuses us for good (403 missing access/permissions, 404 unknown channel)."""
-
-
-class UnknownMessageError(DeliveryError):
-    """The message to edit no longer exists (someone deleted a live card)."""
-
-
-class RejectedMessageError(DeliveryError):
-    """Discord rejected the message itself (400): resending the same thing can never work."""
-
-
-@dataclass(frozen=True, slots=True)
-class BucketState:
-    """What the rate limiter knows of one bucket: requests it still allows before it resets, and when that is
-    (``resets_in`` None: not known, or already reset)."""
-
-    remaining: int
-    resets_in: float | None
-
-
-class DiscordSender(Protocol):
-    async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
-        """Post ``payload`` (Discord's message JSON) and return the new message's ID."""
-        ...
-
-    async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None: ...
-
-    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
-        """The state of the channel's rate-limit bucket for ``kind``; None when nothing is known (send at once)."""
-        ...
-
-
-def _route(channel_id: int, kind: RequestKind, message_id: int = 0) -> Route:
-    if kind is RequestKind.POST:
-        return Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-    return Route(
-        "PATCH", "/channels/{channel_id}/messages/{message_id}", channel_id=channel_id, message_id=message_id
-    )
-
-
-class DiscordPySender:
-    """:class:`DiscordSender` over discord.py's REST client, so its per-bucket rate limiting applies."""
-
-    def __init__(self, http: discord.http.HTTPClient, *, timeout_s: float = 60.0) -> None:
-        self._http = http
-        # discord.py itself sleeps through 429s and retries some 5xx; this bounds the whole exchange.
-        self._timeout_s = timeout_s
-
-    async def send_message(self, channel_id: int, payload: dict[str, Any]) -> int:
-        data = await self._request(_route(channel_id, RequestKind.POST), payload, editing=False)
-        try:
-            return int(data["id"])
-        except (TypeError, KeyError, ValueError):
-            raise RetryableDeliveryError("Discord answered without a message ID") from None
-
-    async def edit_message(self, channel_id: int, message_id: int, payload: dict[str, Any]) -> None:
-        await self._request(_route(channel_id, RequestKind.EDIT, message_id), payload, editing=True)
-
-    def bucket(self, channel_id: int, kind: RequestKind) -> BucketState | None:
-        """Read from discord.py's own bookkeeping (``HTTPClient._buckets``, updated from every answer's
-        ``X-RateLimit-*`` headers). It is internal to discord.py: if it is missing or not as expected, this
-        says "not known" and the request simply goes, with discord.py still keeping it within the limit."""
-        route = _route(channel_id, kind)
-        try:
-            hashes = self._http._bucket_hashes
-            buckets = self._http._buckets
-            bucket_hash = hashes.get(route.key)
-            ratelimit = buckets.get(f"{bucket_hash or route.key}:{route.major_parameters}")
-            if ratelimit is None:
-                return None
-            now = asyncio.get_running_loop().time()
-            expires: float | None = ratelimit.expires
-            if expires is not None and now > expires:
-                # discord.py resets the bucket on its next use.
-                return BucketState(
-                    remaining=max(0, int(ratelimit.limit) - int(ratelimit.outgoing)), resets_in=None
-                )
-            return BucketState(
-                remaining=max(0, int(ratelimit.remaining)),
-                resets_in=None if expires is None else expires - now,
-            )
-        except (AttributeError, TypeError, ValueError):
-            return None
-
-    async def _request(self, route: Route, payload: dict[str, Any], *, editing: bool) -> Any:
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await self._http.request(route, json=payload)
-        except discord.Forbidden as exc:
-            raise ChannelUnavailableError(
-                f"403 Forbidden: the bot lacks access or permissions in this channel (Discord code {exc.code})"
-            ) from None
-        except discord.NotFound as exc:
-            if editing and exc.code == UNKNOWN_MESSAGE_CODE:
-                raise UnknownMessageError("404: the message was deleted") from None
-            raise ChannelUnavailableError(
-                f"404 Not Found: the channel no longer exists (Discord code {exc.code})"
-            ) from None
-        except discord.RateLimited as exc:
-            raise RateLimitedError("rate limited by Discord", retry_after=exc.retry_after) from None
-        except discord.DiscordServerError as exc:
-            raise RetryableDeliveryError(f"Discord server error {exc.status}") from None
-        except discord.HTTPException as exc:
-            if exc.status == 429:
-                # A 429 discord.py would not retry (no Via header: Cloudflare), or one it gave up retrying.
-                retry_after = _retry_after_header(exc.response)
-                raise RateLimitedError("rate limited before reaching Discord", retry_after) from None
-            if exc.status in (400, 413) or exc.code == 50035:
-                raise RejectedMessageError(
-                    f"{exc.status}: Discord rejected the message (code {exc.code})"
-                ) from None
-            raise RetryableDeliveryError(f"Discord answered {exc.status} (code {exc.code})") from None
-        except TimeoutError:
-            raise RetryableDeliveryError(f"no answer from Discord within {self._timeout_s:g} s") from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise RetryableDeliveryError(f"connection to Discord failed ({type(exc).__name__})") from None
-
-
-def _retry_after_header(response: Any) -> float | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,83 +96,6 @@ def make_nonce(prefix: str, lead_row_id: int) -> str:
     """At most 25 characters, unique per database (prefix) and per message (lead outbox row)."""
     nonce = f"{prefix}{lead_row_id}"
     return nonce[-25:]
-
-
-# --------------------------------------------------------------------------------------------------
-# Scheduling: when a bucket allows a request, and who gets the global slots
-
-
-def bucket_wait(state: BucketState | None, *, urgent: bool, headroom_s: float) -> float:
-    """Seconds until a request may take a token of this bucket (0: now).
-
-    The last token of a window is kept for urgent requests until ``headroom_s`` before the window resets; an
-    empty bucket is waited out here, not inside discord.py, so the choice of what to send stays open.
-    """
-    if state is None or state.resets_in is None or state.resets_in <= 0:
-        return 0.0
-    if state.remaining >= 2 or (state.remaining == 1 and urgent):
-        return 0.0
-    if state.remaining == 1:
-        return max(0.0, state.resets_in - headroom_s)
-    return state.resets_in
-
-
-class PrioritySlots:
-    """At most ``size`` holders at once. Waiters are served most urgent first, then first come first served;
-    with more than one slot, the last free one is kept for urgent requests."""
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError("at least one slot is needed")
-        self._size = size
-        self._free = size
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @property
-    def free(self) -> int:
-        return self._free
-
-    def _may_take(self, priority: Priority) -> bool:
-        kept = 0 if priority.urgent or self._size == 1 else 1
-        return self._free > kept
-
-    @contextlib.asynccontextmanager
-    async def take(self, priority: Priority) -> AsyncIterator[bool]:
-        """Hold a slot; yields True if it had to wait for it (the caller may want to look at its work again)."""
-        waited = False
-        if not self._may_take(priority) or self._waiting_before(priority):
-            waited = True
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiters, (int(priority), next(self._order), waiter))
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # granted just as it was cancelled: pass the slot on
-                raise
-        else:
-            self._free -= 1
-        try:
-            yield waited
-        finally:
-            self._release()
-
-    def _waiting_before(self, priority: Priority) -> bool:
-        return any(not waiter.done() and rank <= priority for rank, _, waiter in self._waiters)
-
-    def _release(self) -> None:
-        self._free += 1
-        while self._waiters:
-            priority, _, waiter = self._waiters[0]
-            if waiter.done():  # cancelled while waiting
-                heapq.heappop(self._waiters)
-                continue
-            if not self._may_take(Priority(priority)):
-                return
-            heapq.heappop(self._waiters)
-            self._free -= 1
-            waiter.set_result(None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -411,7 +176,7 @@ class DeliveryWorker:
         self._render_card = render_card
         self._card_components = card_components
         self._config = config or DeliveryConfig()
-        self._idle_wait: IdleWait = idle_wait or _plain_await
+        self._idle_wait: IdleWait = idle_wait or plain_await
         self._clock = clock
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -437,10 +202,6 @@ class DeliveryWorker:
         """Allow :meth:`run` again after a :meth:`stop` (a pipeline that is stopped and started again)."""
         self._stopping = False
 
-    @property
-    def busy_channels(self) -> int:
-        return len({channel_id for channel_id, _ in self._lane_tasks})
-
     async def run(self) -> None:
         """Find lanes with due work and serve each in its own task; sleep until woken or a retry is due."""
         while not self._stopping:
@@ -448,7 +209,7 @@ class DeliveryWorker:
             try:
                 if self._nonce_prefix is None:
                     self._nonce_prefix = await self._store.nonce_prefix()
-                lanes = await self._store.due_lanes()
+                lanes = await self._store.outbox.due_lanes()
                 await self._housekeeping(self._clock())
             except Exception:  # the database failed (or a bug): the scheduler must outlive it
                 log.exception(
@@ -572,7 +333,7 @@ class DeliveryWorker:
         """Send the channel's next message (or wait for its slot); False when nothing is due."""
         channel_id = lane.channel_id
         # One read serves the checks on the lead row and the packing of the message it leads.
-        head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
+        head = await self._store.outbox.pending_head(channel_id, EMBEDS_PER_MESSAGE)
         rows = await self._next_rows(lane, head)
         if rows is None:
             return False
@@ -584,7 +345,7 @@ class DeliveryWorker:
             )
             return True
         if now - lead.accepted_at > self._config.max_age_s:
-            await self._store.mark_failed([lead.id], "expired: not delivered in time")
+            await self._store.outbox.mark_failed([lead.id], "expired: not delivered in time")
             self._metrics.deliveries.labels(kind="message", outcome="failed").inc()
             log.warning("outbox row %s for channel %s expired undelivered", lead.id, channel_id)
             return True
@@ -598,7 +359,7 @@ class DeliveryWorker:
                 if self._stopping:
                     return False
                 # Other channels went first; this one may have more urgent (or more) work by now.
-                head = await self._store.pending_head(channel_id, EMBEDS_PER_MESSAGE)
+                head = await self._store.outbox.pending_head(channel_id, EMBEDS_PER_MESSAGE)
                 rows = await self._next_rows(lane, head)
                 if rows is None:
                     return False
@@ -627,7 +388,9 @@ class DeliveryWorker:
             and lane.overtakes >= self._config.fair_turn_every - 1
         )
         if fair_turn and head.oldest_id is not None:
-            oldest = await self._store.pending_from(lane.channel_id, head.oldest_id, EMBEDS_PER_MESSAGE)
+            oldest = await self._store.outbox.pending_from(
+                lane.channel_id, head.oldest_id, EMBEDS_PER_MESSAGE
+            )
             if oldest and oldest[0].next_attempt_at <= now:
                 return oldest
         if rows[0].next_attempt_at > now:
@@ -639,7 +402,7 @@ class DeliveryWorker:
         following rows of ``head``, which share its priority), the message's embeds, and its batch id."""
         lead = head[0]
         if lead.batch_id is not None:
-            rows = await self._store.batch_rows(lead.batch_id)
+            rows = await self._store.outbox.batch_rows(lead.batch_id)
             if rows:
                 return rows, pack_embeds([row.embed or {} for row in rows])[0], lead.batch_id
         candidates = [lead] if lead.solo else head
@@ -657,7 +420,7 @@ class DeliveryWorker:
             run.append(row)
         first_message = pack_embeds([row.embed or {} for row in run])[0]
         rows = run[: len(first_message)]
-        await self._store.set_batch([row.id for row in rows], lead.id)
+        await self._store.outbox.set_batch([row.id for row in rows], lead.id)
         return rows, first_message, lead.id
 
     async def _send_batch(self, channel_id: int, head: Sequence[OutboxRow]) -> None:
@@ -684,15 +447,15 @@ class DeliveryWorker:
                 log.warning(
                     "Discord rejected a packed message for channel %s; sending its parts alone", channel_id
                 )
-                await self._store.split_batch(ids)
+                await self._store.outbox.split_batch(ids)
             else:
                 log.warning(
                     "Discord rejected outbox row %s for channel %s: %s", lead.id, channel_id, exc.reason
                 )
-                await self._store.mark_failed(ids, exc.reason)
+                await self._store.outbox.mark_failed(ids, exc.reason)
                 self._metrics.deliveries.labels(kind="message", outcome="failed").inc()
             return
-        await self._store.mark_sent(ids, message_id)
+        await self._store.outbox.mark_sent(ids, message_id)
         self._delivered(channel_id, "message", rows)
 
     def _delivered(self, channel_id: int, kind: str, rows: Sequence[OutboxRow]) -> None:
@@ -714,7 +477,7 @@ class DeliveryWorker:
     async def _clear_failure(self, channel_id: int) -> None:
         try:
             await self._routes.clear_failure_channel(channel_id)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             log.warning("could not clear the recorded failure of channel %s", channel_id)
 
     async def _retry_rows(self, rows: Sequence[OutboxRow], exc: RetryableDeliveryError) -> None:
@@ -731,14 +494,14 @@ class DeliveryWorker:
                 exc.reason,
                 delay,
             )
-            await self._store.mark_retry(ids, exc.reason, self._clock() + delay, failed_attempt=False)
+            await self._store.outbox.mark_retry(ids, exc.reason, self._clock() + delay, failed_attempt=False)
             return
         attempts = max(row.attempts for row in rows) + 1
         delay = self._backoff(attempts)
         log.warning(
             "delivery to channel %s failed (%s); retry %d in %.1f s", channel_id, exc.reason, attempts, delay
         )
-        await self._store.mark_retry(ids, exc.reason, self._clock() + delay)
+        await self._store.outbox.mark_retry(ids, exc.reason, self._clock() + delay)
 
     def _backoff(self, attempts: int) -> float:
         """The wait after ``attempts`` failed attempts in a row (5xx, timeouts): exponential, with jitter."""
@@ -780,15 +543,15 @@ class DeliveryWorker:
 
     async def _post_card(self, row: OutboxRow) -> None:
         assert row.card_id is not None
-        card = await self._store.get_card_by_id(row.card_id)
+        card = await self._store.cards.get_by_id(row.card_id)
         if card is None:
-            await self._store.mark_failed([row.id], "the live card no longer exists")
+            await self._store.outbox.mark_failed([row.id], "the live card no longer exists")
             return
         if card.message_id is not None:
             # Already posted (a duplicate request for the same card): nothing to send.
-            await self._store.mark_sent([row.id], card.message_id)
+            await self._store.outbox.mark_sent([row.id], card.message_id)
             return
-        await self._store.set_batch([row.id], row.id)
+        await self._store.outbox.set_batch([row.id], row.id)
         version = card.version
         payload: dict[str, Any] = {
             "embeds": [await self._render_card(card)],
@@ -808,24 +571,24 @@ class DeliveryWorker:
         except RejectedMessageError as exc:
             log.warning("Discord rejected live card %s: %s", card.id, exc.reason)
             async with self._store.atomic():
-                await self._store.mark_failed([row.id], exc.reason)
-                await self._store.card_give_up(card.id, exc.reason)
+                await self._store.outbox.mark_failed([row.id], exc.reason)
+                await self._store.cards.give_up(card.id, exc.reason)
             self._metrics.deliveries.labels(kind="card_post", outcome="failed").inc()
             return
         async with self._store.atomic():
-            await self._store.card_shown(card.id, version, message_id)
-            await self._store.mark_sent([row.id], message_id)
+            await self._store.cards.shown(card.id, version, message_id)
+            await self._store.outbox.mark_sent([row.id], message_id)
         self._delivered(card.channel_id, "card_post", [row])
 
     async def _edit_next(self, lane: _Lane) -> bool:
         """Make the channel's most urgent owed card edit (or wait for its slot); False when none is due."""
         channel_id = lane.channel_id
-        due = await self._store.due_card_edits(channel_id, self._clock(), 1)
+        due = await self._store.cards.due_edits(channel_id, self._clock(), 1)
         if not due:
             return False
         card = due[0]
         if self._cooling_down(channel_id, self._clock()):
-            await self._store.card_give_up(
+            await self._store.cards.give_up(
                 card.id, self._cooldown_reason.get(channel_id, "channel unavailable")
             )
             return True
@@ -837,7 +600,7 @@ class DeliveryWorker:
             if waited:
                 if self._stopping:
                     return False
-                due = await self._store.due_card_edits(channel_id, self._clock(), 1)
+                due = await self._store.cards.due_edits(channel_id, self._clock(), 1)
                 if not due:
                     return False
                 card = due[0]
@@ -864,20 +627,20 @@ class DeliveryWorker:
                 exc.reason,
                 delay,
             )
-            await self._store.card_retry(card.id, exc.reason, self._clock() + delay, failed_attempt=False)
+            await self._store.cards.retry(card.id, exc.reason, self._clock() + delay, failed_attempt=False)
             self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
             return
         except RetryableDeliveryError as exc:
             delay = self._backoff(card.attempts + 1)
             log.warning("editing live card %s failed (%s); retry in %.1f s", card.id, exc.reason, delay)
-            await self._store.card_retry(card.id, exc.reason, self._clock() + delay)
+            await self._store.cards.retry(card.id, exc.reason, self._clock() + delay)
             self._metrics.deliveries.labels(kind="card_edit", outcome="retried").inc()
             return
         except UnknownMessageError:
             log.info("live card %s was deleted in Discord; posting it again", card.id)
             async with self._store.atomic():
-                await self._store.card_message_lost(card.id)
-                await self._store.add_outbox(
+                await self._store.cards.message_lost(card.id)
+                await self._store.outbox.add(
                     guild_id=card.guild_id,
                     channel_id=card.channel_id,
                     category=card.kind,
@@ -891,10 +654,10 @@ class DeliveryWorker:
             return
         except RejectedMessageError as exc:
             log.warning("Discord rejected an edit of live card %s: %s", card.id, exc.reason)
-            await self._store.card_give_up(card.id, exc.reason)
+            await self._store.cards.give_up(card.id, exc.reason)
             self._metrics.deliveries.labels(kind="card_edit", outcome="failed").inc()
             return
-        await self._store.card_shown(card.id, version, card.message_id)
+        await self._store.cards.shown(card.id, version, card.message_id)
         self._metrics.deliveries.labels(kind="card_edit", outcome="sent").inc()
         self._cooldown_until.pop(channel_id, None)
 
@@ -939,10 +702,6 @@ class DeliveryWorker:
         )
         if removed:
             log.info("pruned %d finished push rows", removed)
-
-
-async def _plain_await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 async def _event_or_timeout(event: asyncio.Event, seconds: float) -> None:

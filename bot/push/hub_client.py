@@ -52,7 +52,7 @@ import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -60,6 +60,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bot.cad.models import CadCredentials
+from bot.timing import DateTimeClock, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ class HubSession:
         timing: HubTiming | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
-        now: Callable[[], datetime] | None = None,
+        now: DateTimeClock = utc_now,
     ) -> None:
         self.key = HubSessionKey.of(hub_url, credentials)
         self.timing = timing or HubTiming()
@@ -251,7 +252,7 @@ class HubSession:
         self._on_authenticated = on_authenticated
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now
         self._ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._hooks: set[asyncio.Task[None]] = set()

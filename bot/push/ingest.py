@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +20,10 @@ from typing import Any, TypeGuard
 from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
-from bot.storage.db import DatabaseError, is_storage_failure
+from bot.storage.db import DatabaseError, DatabaseUnavailableError
+from bot.storage.inbox import MAX_INBOX_ROWS_PER_COMMIT, Inbox, InboxEntry
 from bot.storage.models import GuildConfig
-from bot.storage.push_store import MAX_INBOX_ROWS_PER_COMMIT, InboxEntry, PushStore
+from bot.timing import MonotonicClock, WallClock
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class AuthThrottle:
         window_s: float = 60.0,
         block_s: float = 60.0,
         max_tracked: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: MonotonicClock = time.monotonic,
     ) -> None:
         self._max_failures = max_failures
         self._window_s = window_s
@@ -198,10 +198,10 @@ _REASON_TEXT = {"unauthorized": "missing or unknown key", "throttled": "throttle
 class InboxWriter:
     """Group commit: requests that arrive while a commit is running are written together in the next one."""
 
-    def __init__(self, store: PushStore, *, max_batch: int = MAX_INBOX_ROWS_PER_COMMIT) -> None:
+    def __init__(self, inbox: Inbox, *, max_batch: int = MAX_INBOX_ROWS_PER_COMMIT) -> None:
         if not 1 <= max_batch <= MAX_INBOX_ROWS_PER_COMMIT:
             raise ValueError(f"max_batch must be between 1 and {MAX_INBOX_ROWS_PER_COMMIT}")
-        self._store = store
+        self._inbox = inbox
         self._max_batch = max_batch
         self._queue: list[tuple[InboxEntry, asyncio.Future[int]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -225,9 +225,9 @@ class InboxWriter:
                 await asyncio.sleep(0)
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
-                ids = await self._store.add_inbox([entry for entry, _ in batch])
+                ids = await self._inbox.add([entry for entry, _ in batch])
             except Exception as exc:  # any failure to commit must reach every waiting request as a 503
-                if is_storage_failure(exc):
+                if isinstance(exc, DatabaseUnavailableError):
                     # Disk full, read-only file: said once by the database's write tracker (and on /healthz);
                     # a traceback per commit would only help fill the disk further.
                     log.warning(
@@ -254,22 +254,22 @@ class PushIngest:
     def __init__(
         self,
         storage: Storage,
-        store: PushStore,
+        inbox: Inbox,
         metrics: PushMetrics,
         *,
         on_stored: Callable[[], None],
         throttle: AuthThrottle | None = None,
         rejections: RejectionLog | None = None,
         auth_cache_ttl_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: WallClock = time.time,
+        monotonic: MonotonicClock = time.monotonic,
     ) -> None:
         self._storage = storage
         self._metrics = metrics
         self._on_stored = on_stored
         self.throttle = throttle or AuthThrottle()
         self.rejections = rejections or RejectionLog()
-        self._writer = InboxWriter(store)
+        self._writer = InboxWriter(inbox)
         self._clock = clock
         self._monotonic = monotonic
         self._auth_cache_ttl_s = auth_cache_ttl_s
@@ -335,7 +335,7 @@ class PushIngest:
         candidate = self._storage.vault.push_key_hash(key)
         try:
             configured = await self._configured_hashes()
-        except (DatabaseError, OSError, sqlite3.Error):  # the blocked address waits (429), as it would anyway
+        except (DatabaseError, OSError):  # the blocked address waits (429), as it would anyway
             log.debug("could not read the configured push keys", exc_info=True)
             return False
         matched = False

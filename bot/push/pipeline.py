@@ -21,9 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -33,19 +32,21 @@ from bot.formatting.limits import EmbedDict
 from bot.push import events as ev
 from bot.push.card_buttons import dispatch_card_components
 from bot.push.cards import CardKind
-from bot.push.delivery import DeliveryConfig, DeliveryWorker, DiscordSender
+from bot.push.delivery import DeliveryConfig, DeliveryWorker
 from bot.push.ingest import AuthThrottle, PushIngest, RejectionLog
 from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory
+from bot.push.sender import DiscordSender
 from bot.push.server import HealthReport, ListenerLimits, PushServer, create_push_app
 from bot.storage import Storage
+from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
-from bot.storage.push_store import CardRow, PushStore
+from bot.storage.push_store import PushStore
+from bot.timing import IdleWait, WallClock
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 
 # An outbox whose oldest delivery waited longer than this is reported unhealthy (Discord or a channel stuck).
 DEFAULT_STALE_AFTER_S = 300.0
@@ -69,12 +70,12 @@ class PushPipeline:
         stale_after_s: float = DEFAULT_STALE_AFTER_S,
         write_probe_after_s: float = DEFAULT_WRITE_PROBE_AFTER_S,
         stop_timeout_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self.storage = storage
         self.store = PushStore(storage.db, clock=clock)
         self.metrics = metrics or PushMetrics()
-        self.units = UnitDirectory(self.store)
+        self.units = UnitDirectory(self.store.unit_names)
         self._clock = clock
         self._stale_after_s = stale_after_s
         self._write_probe_after_s = write_probe_after_s
@@ -103,7 +104,7 @@ class PushPipeline:
         )
         self.ingest = PushIngest(
             storage,
-            self.store,
+            self.store.inbox,
             self.metrics,
             on_stored=self.processor.wake,
             throttle=throttle,
@@ -234,7 +235,7 @@ class PushPipeline:
 
     async def last_event_received_at(self, community_id: str) -> float | None:
         """When this community's events last reached the listener (Unix seconds), or None if not known."""
-        seen = [self.ingest.last_seen(community_id), await self.store.last_received_at(community_id)]
+        seen = [self.ingest.last_seen(community_id), await self.store.inbox.last_received_at(community_id)]
         known = [moment for moment in seen if moment is not None]
         return max(known) if known else None
 
@@ -255,14 +256,14 @@ class PushPipeline:
                 and failure is not None
                 and writes.seconds_since(failure.at) >= self._write_probe_after_s
             ):
-                with contextlib.suppress(sqlite3.Error):  # recorded by the tracker; the report says so
+                with contextlib.suppress(DatabaseError):  # recorded by the tracker; the report says so
                     await self.store.write_probe()
-            stats = await self.store.outbox_stats()
-            inbox = await self.store.inbox_depth()
+            stats = await self.store.outbox.stats()
+            inbox = await self.store.inbox.depth()
             depth = stats.depth
             if stats.oldest_created_at is not None:
                 age = max(0.0, self._clock() - stats.oldest_created_at)
-        except (DatabaseError, OSError, sqlite3.Error):
+        except (DatabaseError, OSError):
             database_ok = False
         connected = bool(self._discord_connected())
         if depth is not None:
@@ -302,11 +303,11 @@ class PushPipeline:
         latest state (tests, benchmarks); raises TimeoutError otherwise."""
         async with asyncio.timeout(timeout_s):
             while True:
-                stats = await self.store.outbox_stats()
+                stats = await self.store.outbox.stats()
                 if (
                     stats.depth == 0
-                    and await self.store.inbox_depth() == 0
-                    and await self.store.card_edits_owed() == 0
+                    and await self.store.inbox.depth() == 0
+                    and await self.store.cards.edits_owed() == 0
                 ):
                     return
                 self.wake()

@@ -40,10 +40,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 from collections import ChainMap
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -68,30 +67,29 @@ from bot.push.cards import (
 from bot.push.metrics import PushMetrics, type_label
 from bot.push.routing import category_for
 from bot.storage import Storage
-from bot.storage.db import DatabaseError
-from bot.storage.models import Category, RouteConfig, delivery_priority
-from bot.storage.push_store import (
+from bot.storage.cards import (
     CardRow,
     CardSnapshot,
+    CardStore,
     CardUpdate,
-    InboxEntry,
-    InboxRow,
     NewCard,
-    OutboxDraft,
-    PushChanges,
-    PushStore,
     StaleCardError,
     StoredCardKey,
 )
+from bot.storage.db import DatabaseError
+from bot.storage.inbox import InboxEntry, InboxRow
+from bot.storage.models import Category, RouteConfig, delivery_priority
+from bot.storage.outbox import OutboxDraft
+from bot.storage.push_store import PushChanges, PushStore
+from bot.storage.unit_names import UnitNames
+from bot.timing import IdleWait, WallClock, plain_await
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-IdleWait = Callable[[Awaitable[Any]], Awaitable[Any]]
 CardState = DispatchCardState | Emergency911CardState | PanicCardState
 CardReducer = Callable[[Any], Any]
 GuildRoutes = Mapping[Category, RouteConfig]
-STORAGE_ERRORS = (DatabaseError, sqlite3.Error)
 
 DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
 # The inbox's event types whose deliveries are urgent: processed ahead of a backlog of routine events.
@@ -157,8 +155,8 @@ class UnitDirectory:
     changes only once what was learnt is committed (:meth:`committed`).
     """
 
-    def __init__(self, store: PushStore) -> None:
-        self._store = store
+    def __init__(self, stored: UnitNames) -> None:
+        self._stored = stored
         self._cache: dict[str, dict[int, str]] = {}
 
     async def names(self, community_id: str | None) -> Mapping[int, str]:
@@ -183,7 +181,7 @@ class UnitDirectory:
         }
         if not changed:
             return
-        await self._store.remember_unit_names(community_id, changed)
+        await self._stored.remember(community_id, changed)
         known.update(changed)
 
     def committed(self, learnt: Mapping[str, Mapping[int, str]]) -> None:
@@ -196,7 +194,7 @@ class UnitDirectory:
     async def _known(self, community_id: str) -> dict[int, str]:
         cached = self._cache.get(community_id)
         if cached is None:
-            loaded = await self._store.unit_names(community_id)
+            loaded = await self._stored.get(community_id)
             # Another caller may have loaded (and since taught) the names while this one read: keep theirs,
             # or a name learnt meanwhile would vanish from the cache.
             cached = self._cache.setdefault(community_id, loaded)
@@ -238,8 +236,8 @@ class _CardSlot:
 class _CardBook:
     """The live cards one batch touches: loaded once, changed in memory in event order, written once."""
 
-    def __init__(self, store: PushStore) -> None:
-        self._store = store
+    def __init__(self, stored: CardStore) -> None:
+        self._stored = stored
         # A key mapped to None was looked up and does not exist (yet).
         self._slots: dict[StoredCardKey, _CardSlot | None] = {}
         self._open_loaded: set[tuple[int, str]] = set()
@@ -249,7 +247,7 @@ class _CardBook:
         wanted = [key for key in dict.fromkeys(keys) if key not in self._slots]
         if not wanted:
             return
-        self._add(await self._store.card_snapshots(wanted))
+        self._add(await self._stored.snapshots(wanted))
         for key in wanted:
             self._slots.setdefault(key, None)
 
@@ -257,7 +255,7 @@ class _CardBook:
         """The guild's unfinished cards of ``kind`` as they stand in this batch, oldest first."""
         if (guild_id, kind.value) not in self._open_loaded:
             self._open_loaded.add((guild_id, kind.value))
-            self._add(await self._store.open_card_snapshots(guild_id, kind.value))
+            self._add(await self._stored.unfinished_snapshots(guild_id, kind.value))
         found = [
             (key, slot)
             for key, slot in self._slots.items()
@@ -359,14 +357,14 @@ class PushProcessor:
         max_lag_s: float = 1.0,
         quiet_s: float = 0.002,
         storage_retry_s: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: WallClock = time.time,
     ) -> None:
         self._storage = storage
         self._store = store
         self._units = units
         self._metrics = metrics
         self._on_queued = on_queued
-        self._idle_wait: IdleWait = idle_wait or _plain_await
+        self._idle_wait: IdleWait = idle_wait or plain_await
         self._batch_size = batch_size
         # Alerts may trail a flood of events by about this much, never more.
         self._max_lag_s = max_lag_s
@@ -387,7 +385,7 @@ class PushProcessor:
         self._urgent_arrived = asyncio.Event()
         # Whether the inbox may hold urgent events (it may, at start: rows left by an earlier run).
         self._urgent_maybe_stored = True
-        store.add_inbox_listener(self._inbox_stored)
+        store.inbox.add_listener(self._inbox_stored)
 
     def _inbox_stored(self, entries: Iterable[InboxEntry]) -> None:
         if any(entry.event_type in URGENT_EVENT_TYPES for entry in entries):
@@ -466,12 +464,12 @@ class PushProcessor:
         if self._urgent_maybe_stored:
             # Cleared before the read: an urgent event stored while it runs sets it again.
             self._urgent_maybe_stored = False
-            rows = await self._store.unprocessed_inbox(self._batch_size, event_types=URGENT_EVENT_TYPES)
+            rows = await self._store.inbox.unprocessed(self._batch_size, event_types=URGENT_EVENT_TYPES)
             if len(rows) >= self._batch_size:
                 self._urgent_maybe_stored = True
             if rows:
                 return rows, True
-        return await self._store.unprocessed_inbox(self._batch_size), False
+        return await self._store.inbox.unprocessed(self._batch_size), False
 
     async def _learn_names_ahead(self, rows: list[InboxRow], changes: PushChanges) -> None:
         """Learn the unit names of the unprocessed events the panic alerts among ``rows`` overtake, into
@@ -481,7 +479,7 @@ class PushProcessor:
         communities = {row.community_id for row in panics if row.community_id}
         if not communities:
             return
-        ahead = await self._store.unprocessed_inbox_before(
+        ahead = await self._store.inbox.unprocessed_before(
             panics[-1].id, _NAMING_EVENT_TYPES, _NAMES_LOOKAHEAD
         )
         known = {community_id: await self._units.names(community_id) for community_id in communities}
@@ -550,7 +548,7 @@ class PushProcessor:
         work.events = outcome.events
         try:
             await self._prepare_events(work, changes)
-        except STORAGE_ERRORS:
+        except DatabaseError:
             raise
         except Exception:
             # A bug on one payload must not wedge the queue behind it: record it and move on.
@@ -602,7 +600,7 @@ class PushProcessor:
         # with a moment earlier; a card's state changes only under self._lock; delivery's changes to a card
         # (message, pending post) at worst cost a redundant post that delivery recognises; and a card deleted
         # meanwhile fails the write (StaleCardError) instead of being lost.
-        cards = _CardBook(self._store)
+        cards = _CardBook(self._store.cards)
         guild_routes, _ = await asyncio.gather(
             asyncio.gather(*(self._storage.routes.list(guild_id) for guild_id in guild_ids)),
             cards.load(card_keys),
@@ -635,7 +633,7 @@ class PushProcessor:
                     work.queued += await self._deliver_to_guild(
                         work, index, event, guild_id, routes[guild_id], cards, changes
                     )
-        except STORAGE_ERRORS:
+        except DatabaseError:
             raise
         except Exception:
             if not isolate_errors:
@@ -858,7 +856,7 @@ class PushProcessor:
         community_id = await self._community_of(guild_id)
         async with self._lock, self._store.atomic():
             route = await self._storage.routes.get(guild_id, _CARD_CATEGORY[card_kind])
-            cards = _CardBook(self._store)
+            cards = _CardBook(self._store.cards)
             await cards.load([(guild_id, card_kind.value, call_id)])
             changes = PushChanges()
             took = self._change_card(
@@ -907,7 +905,3 @@ class PushProcessor:
             return clamp_embed(
                 {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
             )
-
-
-async def _plain_await(awaitable: Awaitable[T]) -> T:
-    return await awaitable

@@ -10,12 +10,13 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
+from bot.timing import IdleWait
 
 if TYPE_CHECKING:
-    from bot.app import CadBot, IdleWait
+    from bot.app import CadBot
 
 
 class _BotHttp:

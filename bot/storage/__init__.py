@@ -10,12 +10,10 @@ from pydantic import SecretStr
 from bot.storage.db import Database, DatabaseError, MigrationError
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig, UserLink
 from bot.storage.repositories import (
-    Clock,
     CommandRoleRepository,
     GuildRepository,
     LinkRepository,
     RouteRepository,
-    utc_now,
 )
 from bot.storage.secrets import (
     InvalidSecretKeyError,
@@ -24,6 +22,7 @@ from bot.storage.secrets import (
     MissingSecretKeyError,
     SecretKeyError,
 )
+from bot.timing import DateTimeClock, utc_now
 
 __all__ = [
     "Category",
@@ -50,7 +49,7 @@ __all__ = [
 class Storage:
     """The database plus every settings repository, sharing one connection and one key vault."""
 
-    def __init__(self, db: Database, vault: KeyVault, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, vault: KeyVault, *, now: DateTimeClock = utc_now) -> None:
         self.db = db
         self.vault = vault
         self.guilds = GuildRepository(db, vault, now=now)
@@ -60,7 +59,7 @@ class Storage:
 
     @classmethod
     async def open(
-        cls, path: str | Path, secret_key: str | SecretStr | None, *, now: Clock = utc_now
+        cls, path: str | Path, secret_key: str | SecretStr | None, *, now: DateTimeClock = utc_now
     ) -> Storage:
         """Open and migrate the database. An invalid secret key fails here, before the database is touched."""
         vault = KeyVault(secret_key)

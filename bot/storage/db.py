@@ -22,6 +22,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.timing import MonotonicClock
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -37,11 +39,25 @@ _MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_[a-z0-9_]+\.sql$")
 
 
 class DatabaseError(Exception):
-    """The database cannot be opened or used; the message says what to do."""
+    """The database cannot be opened or used; the message says what to do.
+
+    The one error type of ``bot.storage``: SQLite's own exceptions never leave the package, so callers catch
+    this (or one of its kinds) and nothing else.
+    """
 
 
 class MigrationError(DatabaseError):
     """The migration files are inconsistent or one of them failed to apply."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """SQLite refused because of the database, not the statement: disk full, read-only file, I/O error, locked,
+    corrupt (:func:`is_storage_failure`). The same statement succeeds once the database is healthy again."""
+
+
+class StatementError(DatabaseError):
+    """SQLite refused the statement itself (a constraint, a missing table, a syntax or API misuse): a bug or a
+    lost race, not an outage."""
 
 
 def split_statements(script: str) -> list[str]:
@@ -117,6 +133,13 @@ def is_storage_failure(error: BaseException) -> bool:
     return isinstance(code, int) and (code & 0xFF) in _STORAGE_FAILURE_CODES
 
 
+def translate_sqlite_error(error: sqlite3.Error) -> DatabaseError:
+    """SQLite's exception as this package's own kind (the original stays its ``__cause__``). The text is
+    SQLite's own ("database or disk is full"), which never contains a statement's parameters."""
+    kind = DatabaseUnavailableError if is_storage_failure(error) else StatementError
+    return kind(str(error) or type(error).__name__)
+
+
 @dataclass(frozen=True, slots=True)
 class WriteFailure:
     error: str
@@ -131,7 +154,7 @@ class WriteHealth:
     never a parameter.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: MonotonicClock = time.monotonic) -> None:
         self._clock = clock
         self.last_failure: WriteFailure | None = None
         self.last_success_at: float | None = None
@@ -241,11 +264,6 @@ class WriteLock:
                     self._last_urgent_done = asyncio.get_running_loop().time()
                     self._no_urgent.set()
 
-    @property
-    def urgent_pending(self) -> bool:
-        """True while an urgent writer waits for the lock or holds it."""
-        return self._urgent_pending > 0
-
     async def urgent_quiet(self, max_wait_s: float, quiet_s: float = 0.0) -> bool:
         """Return once no urgent write is pending and none finished within ``quiet_s``, or after ``max_wait_s``
         at the latest; True if it waited."""
@@ -275,11 +293,12 @@ class WriteLock:
 
 
 class Database:
-    """The process's one SQLite connection. Repositories use :attr:`conn`, :meth:`transaction` and :meth:`write`.
+    """The process's one SQLite connection. Repositories read with :meth:`fetch_all` / :meth:`fetch_one` and
+    write with :meth:`transaction` and :meth:`write`; all of them raise :class:`DatabaseError` for SQLite's
+    errors.
 
     Every write must happen inside :meth:`transaction` or through :meth:`write`: the connection is shared by
     all coroutines, and the lock they take keeps one coroutine's statements out of another's transaction.
-    Reads may use :attr:`conn` directly.
     """
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
@@ -315,6 +334,9 @@ class Database:
         try:
             await database._configure()
             await database._migrate(migrations)
+        except sqlite3.Error as exc:  # not a database file, unreadable, locked by another process
+            await database.close()
+            raise DatabaseError(f"cannot use the database {location}: {exc}") from exc
         except BaseException:
             await database.close()
             raise
@@ -358,34 +380,50 @@ class Database:
         rows = await self.conn.execute_fetchall("PRAGMA user_version")
         return int(next(iter(rows))[0])
 
+    async def fetch_all(self, sql: str, parameters: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """The rows a reading statement returns (raises :class:`DatabaseError`, never ``sqlite3.Error``)."""
+        try:
+            return list(await self.conn.execute_fetchall(sql, tuple(parameters)))
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc) from exc
+
+    async def fetch_one(self, sql: str, parameters: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        """The first row a reading statement returns, or None."""
+        rows = await self.fetch_all(sql, parameters)
+        return rows[0] if rows else None
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run the block's statements atomically: commit on success, roll back on any exception.
 
         Nested use from the same task becomes a savepoint, so a repository method that opens a
-        transaction can be called from inside another one.
+        transaction can be called from inside another one. An SQLite error that ends the block leaves as a
+        :class:`DatabaseError`; the block's own exceptions pass through unchanged.
         """
         conn = self.conn
         task = asyncio.current_task()
-        if task is not None and self._transaction_owner is task:
-            async with self._savepoint(conn):
-                yield conn
-            return
-        async with self._write_lock.held():
-            self._transaction_owner = task
-            try:
-                with self.writes.tracking(self._total_changes):
-                    # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
-                    # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
-                    await conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        yield conn
-                        await conn.execute("COMMIT")
-                    except BaseException:
-                        await conn.rollback()
-                        raise
-            finally:
-                self._transaction_owner = None
+        try:
+            if task is not None and self._transaction_owner is task:
+                async with self._savepoint(conn):
+                    yield conn
+                return
+            async with self._write_lock.held():
+                self._transaction_owner = task
+                try:
+                    with self.writes.tracking(self._total_changes):
+                        # IMMEDIATE takes the write lock now; a deferred transaction that later needs to write
+                        # can fail with SQLITE_BUSY at once, without waiting for busy_timeout.
+                        await conn.execute("BEGIN IMMEDIATE")
+                        try:
+                            yield conn
+                            await conn.execute("COMMIT")
+                        except BaseException:
+                            await conn.rollback()
+                            raise
+                finally:
+                    self._transaction_owner = None
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc) from exc
 
     async def write(
         self, sql: str, parameters: Iterable[Any] = (), *, urgent: bool = False
@@ -398,22 +436,28 @@ class Database:
         extra round trips. ``urgent`` serves it before waiting background writers (see :class:`WriteLock`).
         """
         conn = self.conn
-        if self._owns_transaction():
-            return await conn.execute(sql, tuple(parameters))
-        async with self._write_lock.held(urgent=urgent):
-            with self.writes.tracking(self._total_changes):
+        try:
+            if self._owns_transaction():
                 return await conn.execute(sql, tuple(parameters))
+            async with self._write_lock.held(urgent=urgent):
+                with self.writes.tracking(self._total_changes):
+                    return await conn.execute(sql, tuple(parameters))
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc) from exc
 
     async def write_returning(
         self, sql: str, parameters: Iterable[Any] = (), *, urgent: bool = False
     ) -> list[aiosqlite.Row]:
         """:meth:`write` for a statement with a ``RETURNING`` clause: the rows it returned."""
         conn = self.conn
-        if self._owns_transaction():
-            return list(await conn.execute_fetchall(sql, tuple(parameters)))
-        async with self._write_lock.held(urgent=urgent):
-            with self.writes.tracking(self._total_changes):
+        try:
+            if self._owns_transaction():
                 return list(await conn.execute_fetchall(sql, tuple(parameters)))
+            async with self._write_lock.held(urgent=urgent):
+                with self.writes.tracking(self._total_changes):
+                    return list(await conn.execute_fetchall(sql, tuple(parameters)))
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc) from exc
 
     async def yield_to_urgent_writes(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
         """For background work between steps: let urgent writes (and what waits on them) go first.

@@ -6,7 +6,7 @@ so one guild's data never reaches another. Several guilds may share one CAD comm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,21 +17,16 @@ from bot.cad.models import CadCredentials
 from bot.storage.db import Database
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig, UserLink
 from bot.storage.secrets import KeyVault
-
-Clock = Callable[[], datetime]
+from bot.timing import DateTimeClock, utc_now
 
 # SQLite integers are signed 64-bit; Discord snowflakes fit with room to spare.
-_MAX_ID = 2**63 - 1
+MAX_DISCORD_ID = 2**63 - 1
 MAX_COOLDOWN_S = 86_400
 MAX_ERROR_LENGTH = 500
 
 # Aliases so annotations inside classes that define a method named ``list`` still mean the builtin.
 _Routes = list[RouteConfig]
 _Guilds = list[GuildConfig]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -41,7 +36,7 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _check_id(value: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DISCORD_ID:
         raise ValueError(f"{what} must be a Discord ID (a positive integer), got {value!r}")
     return value
 
@@ -58,15 +53,6 @@ def _check_server_id(server_id: int) -> int:
 
 def _row_dict(row: Mapping[str, Any] | aiosqlite.Row) -> dict[str, Any]:
     return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not iterable by key
-
-
-async def _fetch_all(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> list[Any]:
-    return list(await conn.execute_fetchall(sql, tuple(parameters)))
-
-
-async def _fetch_one(conn: aiosqlite.Connection, sql: str, parameters: Iterable[Any] = ()) -> Any | None:
-    rows = await _fetch_all(conn, sql, parameters)
-    return rows[0] if rows else None
 
 
 async def _ensure_guild_row(conn: aiosqlite.Connection, guild_id: int, now: datetime) -> None:
@@ -89,14 +75,13 @@ async def _touch_guild(conn: aiosqlite.Connection, guild_id: int, now: datetime)
 class GuildRepository:
     """A guild's CAD connection: community ID, encrypted API key, server ID, 911 cooldown."""
 
-    def __init__(self, db: Database, vault: KeyVault, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, vault: KeyVault, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._vault = vault
         self._now = now
 
     async def get(self, guild_id: int) -> GuildConfig | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
             "cooldown_911_s, push_key_hash, updated_at "
             "FROM guild_config "
@@ -141,8 +126,7 @@ class GuildRepository:
 
         Raises MissingSecretKeyError / KeyDecryptionError when BOT_SECRET_KEY is absent or has changed.
         """
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT community_id, server_id, api_key_encrypted FROM guild_config WHERE guild_id = ?",
             (guild_id,),
         )
@@ -152,15 +136,6 @@ class GuildRepository:
         return CadCredentials(
             community_id=row["community_id"], api_key=SecretStr(api_key), server_id=row["server_id"]
         )
-
-    async def set_server_id(self, guild_id: int, server_id: int) -> None:
-        _check_id(guild_id, "guild ID")
-        _check_server_id(server_id)
-        async with self._db.transaction() as conn:
-            await _touch_guild(conn, guild_id, self._now())
-            await conn.execute(
-                "UPDATE guild_config SET server_id = ? WHERE guild_id = ?", (server_id, guild_id)
-            )
 
     async def set_cooldown(self, guild_id: int, seconds: int) -> None:
         _check_id(guild_id, "guild ID")
@@ -182,8 +157,7 @@ class GuildRepository:
         plain = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         if not plain.strip() or not self._vault.has_key:
             return []
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
             "cooldown_911_s, push_key_hash, updated_at "
             "FROM guild_config "
@@ -194,8 +168,8 @@ class GuildRepository:
 
     async def all_push_key_hashes(self) -> set[str]:
         """Hashes of every stored key, e.g. to reject unknown push keys before touching a guild."""
-        rows = await _fetch_all(
-            self._db.conn, "SELECT DISTINCT push_key_hash FROM guild_config WHERE push_key_hash IS NOT NULL"
+        rows = await self._db.fetch_all(
+            "SELECT DISTINCT push_key_hash FROM guild_config WHERE push_key_hash IS NOT NULL"
         )
         return {row[0] for row in rows}
 
@@ -233,7 +207,7 @@ _SET_ROUTE_PING_ROLE = (
 class RouteRepository:
     """Which channel each category of push events goes to, per guild, and the last delivery failure."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 
@@ -263,8 +237,7 @@ class RouteRepository:
     async def get(self, guild_id: int, category: Category) -> RouteConfig:
         """The route, or the default (no channel, enabled, no ping role) if never set."""
         category = Category(category)
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ? AND category = ?",
@@ -274,8 +247,7 @@ class RouteRepository:
 
     async def list(self, guild_id: int) -> dict[Category, RouteConfig]:
         """All six categories, in declaration order, defaults filled in."""
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ?",
@@ -322,8 +294,7 @@ class RouteRepository:
 
     async def failed(self, guild_id: int) -> _Routes:
         """The guild's routes whose last delivery failed, oldest failure first."""
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE guild_id = ? AND last_error IS NOT NULL "
@@ -333,8 +304,7 @@ class RouteRepository:
         return [_route(row) for row in rows]
 
     async def _routes_for_channel(self, channel_id: int) -> _Routes:
-        rows = await _fetch_all(
-            self._db.conn,
+        rows = await self._db.fetch_all(
             "SELECT guild_id, category, channel_id, enabled, ping_role_id, last_error, last_error_at "
             "FROM event_route "
             "WHERE channel_id = ? ORDER BY guild_id, category",
@@ -351,7 +321,7 @@ def _clip(reason: str) -> str:
 class CommandRoleRepository:
     """The role required to use each slash-command group (none = everyone may)."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 
@@ -374,8 +344,7 @@ class CommandRoleRepository:
                 )
 
     async def get(self, guild_id: int, group: CommandGroup) -> int | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT role_id FROM command_role WHERE guild_id = ? AND command_group = ?",
             (guild_id, CommandGroup(group).value),
         )
@@ -383,8 +352,8 @@ class CommandRoleRepository:
 
     async def list(self, guild_id: int) -> dict[CommandGroup, int | None]:
         """Every group, in declaration order; None where no role is required."""
-        rows = await _fetch_all(
-            self._db.conn, "SELECT command_group, role_id FROM command_role WHERE guild_id = ?", (guild_id,)
+        rows = await self._db.fetch_all(
+            "SELECT command_group, role_id FROM command_role WHERE guild_id = ?", (guild_id,)
         )
         stored = {CommandGroup(row["command_group"]): int(row["role_id"]) for row in rows}
         return {group: stored.get(group) for group in CommandGroup}
@@ -400,7 +369,7 @@ def _normalise_account(account_uuid: str) -> str:
 class LinkRepository:
     """Discord members linked to their CAD accounts, per guild."""
 
-    def __init__(self, db: Database, *, now: Clock = utc_now) -> None:
+    def __init__(self, db: Database, *, now: DateTimeClock = utc_now) -> None:
         self._db = db
         self._now = now
 
@@ -440,8 +409,7 @@ class LinkRepository:
         return linked
 
     async def get(self, guild_id: int, user_id: int) -> UserLink | None:
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, user_id, account_uuid, username, api_id, linked_at "
             "FROM user_link "
             "WHERE guild_id = ? AND user_id = ?",
@@ -462,8 +430,7 @@ class LinkRepository:
         account = account_uuid.strip().lower()
         if not account:
             return None
-        row = await _fetch_one(
-            self._db.conn,
+        row = await self._db.fetch_one(
             "SELECT guild_id, user_id, account_uuid, username, api_id, linked_at "
             "FROM user_link "
             "WHERE guild_id = ? AND account_uuid = ?",
@@ -472,7 +439,5 @@ class LinkRepository:
         return None if row is None else UserLink.model_validate(_row_dict(row))
 
     async def count(self, guild_id: int) -> int:
-        row = await _fetch_one(
-            self._db.conn, "SELECT COUNT(*) FROM user_link WHERE guild_id = ?", (guild_id,)
-        )
+        row = await self._db.fetch_one("SELECT COUNT(*) FROM user_link WHERE guild_id = ?", (guild_id,))
         return 0 if row is None else int(row[0])

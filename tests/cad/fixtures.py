@@ -14,9 +14,9 @@ import pytest
 
 from bot.cad.client import CadClient
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.tiers import Tier
 from bot.cad.v2 import CadV2Client
+from testing.cad_simulator import CadSimulator, SimCommunity
 
 COMMUNITY_ID = "test-community"
 # Distinctive so a leak anywhere (logs, reprs, exception text) is easy to search for.

@@ -11,8 +11,8 @@ from bot.cad.board import CALLS_TTL_S, UNITS_TTL_S, CadBoard, TtlCache
 from bot.cad.client import CadClient
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.tiers import Tier
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import API_KEY, FakeClock
 
 

@@ -27,7 +27,7 @@ from bot.cad.errors import (
     CadWrongEndpointError,
 )
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator
+from testing.cad_simulator import CadSimulator
 from tests.cad.fixtures import API_KEY, COMMUNITY_ID, FAST_CLIENT
 
 

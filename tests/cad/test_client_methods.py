@@ -18,8 +18,8 @@ from bot.cad.models import (
     NewDispatch,
     RecordType,
 )
-from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity, SimUnit
 from bot.cad.tiers import Tier
+from testing.cad_simulator import CadSimulator, SimAccount, SimCommunity, SimUnit
 from tests.cad.fixtures import API_KEY
 
 

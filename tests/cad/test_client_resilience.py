@@ -12,7 +12,7 @@ import pytest
 from bot.cad.client import CadClient
 from bot.cad.errors import CadRateLimitedError, CadTimeoutError, CadUnavailableError
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator, SimCommunity
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import FakeClock
 
 

@@ -10,8 +10,8 @@ import pytest
 from bot.cad.client import CadClient
 from bot.cad.errors import CadNotEnabledError, CadPlanError
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.tiers import Tier
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import FakeClock
 
 

@@ -10,7 +10,7 @@ import pytest
 from bot.cad.client import CadClient
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, LookupSearchType
-from bot.cad.simulator import CadSimulator, SimCommunity
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import API_KEY
 
 

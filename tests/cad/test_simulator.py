@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.cad.simulator import CadSimulator, SimCommunity, seed_demo
 from bot.cad.tiers import Tier
+from testing.cad_simulator import CadSimulator, SimCommunity, seed_demo
 from tests.cad.fixtures import API_KEY, COMMUNITY_ID
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -212,7 +212,7 @@ async def test_dev_server_runs_as_a_module(cad_http_session: aiohttp.ClientSessi
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cad.simulator",
+        "testing.cad_simulator",
         str(port),
         cwd=REPO_ROOT,
         env=env,

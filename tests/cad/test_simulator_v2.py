@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.cad.simulator import CadSimulator, SimCommunity
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import API_KEY, FakeClock
 
 LINKED = "111111111111111111"

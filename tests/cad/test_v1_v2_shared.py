@@ -9,8 +9,8 @@ from bot.cad.client import CadClient
 from bot.cad.errors import CadTargetUnsupportedError
 from bot.cad.interface import CadApi
 from bot.cad.models import Blip, BlipCoordinates, CadCredentials, MemberTarget, NewDispatch
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.v2 import CadV2Client
+from testing.cad_simulator import CadSimulator, SimCommunity
 
 LINKED = "111111111111111111"
 

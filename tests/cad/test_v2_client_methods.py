@@ -24,9 +24,9 @@ from bot.cad.models import (
     NewDispatch,
     RecordType,
 )
-from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity, SimUnit
 from bot.cad.tiers import Tier
 from bot.cad.v2 import CadV2Client
+from testing.cad_simulator import CadSimulator, SimAccount, SimCommunity, SimUnit
 
 ALICE_DISCORD = "111111111111111111"
 CAROL_DISCORD = "333333333333333333"

@@ -31,10 +31,10 @@ from bot.cad.errors import (
     CadUnknownServerError,
 )
 from bot.cad.models import CadCredentials, MemberTarget
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.tiers import Tier
 from bot.cad.v2 import CadV2Client
 from bot.cad.v2_endpoints import OPERATIONS
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import API_KEY, COMMUNITY_ID, FakeClock
 
 LINKED = "111111111111111111"

@@ -11,10 +11,10 @@ import pytest
 
 from bot.cad.errors import CadRateLimitedError
 from bot.cad.models import CadCredentials
-from bot.cad.simulator import CadSimulator, SimCommunity
 from bot.cad.v2 import CadV2Client
 from bot.cad.v2_endpoints import OPERATIONS, SELF_LIMIT_PER_MINUTE
 from bot.cad.v2_limits import DEFAULT_PAUSE_S, KeyBudgets, retry_delay
+from testing.cad_simulator import CadSimulator, SimCommunity
 from tests.cad.fixtures import API_KEY, COMMUNITY_ID, FakeClock
 
 ACTIVE_UNITS = OPERATIONS["get_active_units"]

@@ -14,13 +14,13 @@ import pytest
 
 from bot.app import Services
 from bot.cad.client import CadClient
-from bot.cad.simulator import CadSimulator
 from bot.config import ServerSettings, Settings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
 from cogs import status as status_cog
+from testing.cad_simulator import CadSimulator
 from tests.harness import API_KEY, COMMUNITY_ID, World, test_settings
 
 CAD_TIMEOUT_S = 0.3
@@ -152,7 +152,7 @@ async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(
     before = int(time.time())
     assert await post_event(world, pipeline, API_KEY) == 200
     after = int(time.time()) + 1
-    await pipeline.store.add_outbox(
+    await pipeline.store.outbox.add(
         guild_id=world.guild.id,
         channel_id=world.alerts.id,
         category="911",

@@ -16,7 +16,7 @@ from tests.cogs._member_helpers import (
     reply,
     reply_mentions,
 )
-from tests.harness import World
+from tests.harness import API_KEY, COMMUNITY_ID, World
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ async def test_caller_defaults_to_the_members_display_name(world: World) -> None
 
 
 async def test_the_guilds_server_id_is_used(world: World) -> None:
-    await world.storage.guilds.set_server_id(world.guild.id, 2)
+    await world.storage.guilds.set_cad(world.guild.id, COMMUNITY_ID, API_KEY, server_id=2)  # as /setup does
 
     await world.member.slash(world.channel, "911", location="Sandy Shores", description="Shots fired")
 

@@ -7,7 +7,6 @@ holds it (linked, on duty as D-01 Kim Morgan), and puts the linked officer on du
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,12 @@ from simcord import OptionError
 import bot.cad.client as cad_client
 from bot.cad.board import CALLS_TTL_S
 from bot.cad.endpoints import path_for
-from bot.cad.simulator import SimUnit
 from bot.cad.tiers import Tier
 from bot.push.pipeline import PushPipeline
+from bot.storage.db import DatabaseUnavailableError
 from bot.storage.models import Category, CommandGroup
 from cogs.dispatch import AUTOCOMPLETE_BUDGET_S
+from testing.cad_simulator import SimUnit
 from tests.cogs._member_helpers import answer_types, refusal, reply, reply_mentions
 from tests.harness import World
 
@@ -895,7 +895,7 @@ async def test_a_card_that_cannot_be_stored_does_not_hide_that_the_cad_acted(
     call = await desk.new_call()
 
     async def disk_full(*args: Any, **kwargs: Any) -> Any:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise DatabaseUnavailableError("database or disk is full")
 
     monkeypatch.setattr(desk.pipeline, "update_card", disk_full)
     monkeypatch.setattr(desk.pipeline.units, "learn_from", disk_full)

@@ -19,7 +19,7 @@ from tests.cogs._member_helpers import (
     reply,
     reply_mentions,
 )
-from tests.harness import World
+from tests.harness import API_KEY, COMMUNITY_ID, World
 
 OFFICER_UUID = "5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11"
 
@@ -79,7 +79,7 @@ async def test_unit_status_sets_a_standard_status(world: World, officer_unit: An
 
 
 async def test_unit_status_accepts_a_community_code(world: World, officer_unit: Any) -> None:
-    await world.storage.guilds.set_server_id(world.guild.id, 3)
+    await world.storage.guilds.set_cad(world.guild.id, COMMUNITY_ID, API_KEY, server_id=3)  # as /setup does
     officer_unit.server_id = 3
 
     result = await world.officer.slash(world.channel, "unit status", code=7)

@@ -8,7 +8,6 @@ import logging
 import re
 import subprocess
 import sys
-import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from setuptools import find_packages
 
 from testing.signalr_hub import RS, FakeSignalRHub, Policy
 from tests.hub.conftest import API_KEY, COMMUNITY_ID, OTHER_SERVER_ID, SERVER_ID, envelope
@@ -595,13 +593,3 @@ def test_the_dev_server_starts_and_serves_the_hub() -> None:
         process.wait(timeout=10)
         if process.stderr is not None:
             process.stderr.close()
-
-
-def test_the_test_doubles_are_never_packaged() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    include = config["tool"]["setuptools"]["packages"]["find"]["include"]
-
-    packages = find_packages(str(ROOT), include=include)
-
-    assert "bot.push" in packages
-    assert not any(p == "testing" or p.startswith(("testing.", "tests")) for p in packages)

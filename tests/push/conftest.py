@@ -17,12 +17,13 @@ from cryptography.fernet import Fernet
 from discord.http import Route
 
 from bot.config import ServerSettings
-from bot.push.delivery import DeliveryConfig, DiscordPySender
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.ingest import AuthThrottle
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.storage.models import Category
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 
 COMMUNITY_ID = "4711"
 OTHER_COMMUNITY_ID = "9000"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.push import events as ev
-from bot.push.delivery import DeliveryConfig, DiscordPySender
+from bot.push.delivery import DeliveryConfig
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category
 from tests.push.conftest import FAST_DELIVERY, GUILD_A, GUILD_B, PushWorld, channel_of, envelope
@@ -35,12 +36,12 @@ def _titles(world: PushWorld, channel_id: int) -> list[str]:
 
 async def _until_processed(world: PushWorld) -> None:
     async with asyncio.timeout(10):
-        while await world.pipeline.store.inbox_depth():
+        while await world.pipeline.store.inbox.depth():
             await asyncio.sleep(0.02)
 
 
 async def _outbox(world: PushWorld, status: str) -> list[Any]:
-    return await world.pipeline.store.outbox_rows(guild_id=GUILD_A, status=status)
+    return await world.pipeline.store.outbox.rows(guild_id=GUILD_A, status=status)
 
 
 async def test_a_backlog_is_packed_into_few_messages_in_order(push_world: PushWorld) -> None:

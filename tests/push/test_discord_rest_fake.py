@@ -10,7 +10,7 @@ import discord
 import pytest
 from discord.http import Route
 
-from tests.fakes.discord_rest import DiscordRestFake
+from testing.discord_rest import DiscordRestFake
 from tests.push.conftest import BOT_TOKEN
 
 CHANNEL = 4242

@@ -20,8 +20,8 @@ from bot.push.cards import (
 )
 from bot.push.processor import UnitDirectory
 from bot.push.routing import category_for
+from bot.storage.inbox import InboxEntry
 from bot.storage.models import Category
-from bot.storage.push_store import InboxEntry
 from tests.formatting.samples import (
     DOCUMENTED_TYPES,
     PRINT_RECORD_ENVELOPE,
@@ -93,7 +93,7 @@ async def test_an_in_game_printer_action_is_acknowledged_and_not_posted(push_wor
     status, answer, _ = await push_world.post({**PRINT_RECORD_ENVELOPE, "key": API_KEY})
     assert (status, answer["status"]) == (200, "ignored")
     # Stored before an upgrade: an inbox row of it is read as ignored too, not posted.
-    await push_world.pipeline.store.add_inbox(
+    await push_world.pipeline.store.inbox.add(
         [
             InboxEntry(
                 received_at=0.0,
@@ -134,7 +134,7 @@ async def test_unit_directory_survives_a_restart(push_world: PushWorld) -> None:
 
 async def test_a_name_learnt_while_the_directory_loads_is_kept(push_world: PushWorld) -> None:
     # A command teaches a name while the delivery worker, drawing a card, loads the same community's names.
-    directory = UnitDirectory(push_world.pipeline.store)
+    directory = UnitDirectory(push_world.pipeline.store.unit_names)
     named = ev.UnitUpdateEvent.model_validate({"units": [{"id": 57, "data": {"unitNum": "1A-12"}}]})
 
     await asyncio.gather(directory.learn_from(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))

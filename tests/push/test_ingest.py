@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -13,7 +12,9 @@ from cryptography.fernet import Fernet
 
 from bot.push.ingest import AuthThrottle, InboxWriter, RejectionLog, StorageUnavailableError
 from bot.storage import Storage
-from bot.storage.push_store import InboxEntry, PushStore
+from bot.storage.db import DatabaseUnavailableError
+from bot.storage.inbox import InboxEntry
+from bot.storage.push_store import PushStore
 
 
 class ManualClock:
@@ -79,18 +80,18 @@ async def test_concurrent_writes_share_one_commit(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real_add = push_store.add_inbox
+    real_add = push_store.inbox.add
 
     async def counting(entries: Sequence[InboxEntry]) -> list[int]:
         calls.append(len(entries))
         return await real_add(entries)
 
-    monkeypatch.setattr(push_store, "add_inbox", counting)
-    writer = InboxWriter(push_store)
+    monkeypatch.setattr(push_store.inbox, "add", counting)
+    writer = InboxWriter(push_store.inbox)
     ids = await asyncio.gather(*(writer.write(_entry(number)) for number in range(20)))
     assert calls == [20]
     assert len(set(ids)) == 20
-    rows = await push_store.unprocessed_inbox(100)
+    rows = await push_store.inbox.unprocessed(100)
     assert [row.id for row in rows] == sorted(ids)
     assert [row.body["data"]["identIds"][0] for row in rows] == list(range(20))
 
@@ -99,14 +100,14 @@ async def test_a_request_arriving_while_the_commit_is_being_started_joins_it(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    real_add = push_store.add_inbox
+    real_add = push_store.inbox.add
 
     async def counting(entries: Sequence[InboxEntry]) -> list[int]:
         calls.append(len(entries))
         return await real_add(entries)
 
-    monkeypatch.setattr(push_store, "add_inbox", counting)
-    writer = InboxWriter(push_store)
+    monkeypatch.setattr(push_store.inbox, "add", counting)
+    writer = InboxWriter(push_store.inbox)
 
     async def one_loop_turn_later(entry: InboxEntry) -> int:
         await asyncio.sleep(0)
@@ -121,26 +122,59 @@ async def test_a_failed_commit_answers_every_waiting_request(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def failing(entries: Sequence[InboxEntry]) -> list[int]:
-        raise sqlite3.OperationalError("disk I/O error")
+        raise DatabaseUnavailableError("disk I/O error")
 
-    monkeypatch.setattr(push_store, "add_inbox", failing)
-    writer = InboxWriter(push_store)
+    monkeypatch.setattr(push_store.inbox, "add", failing)
+    writer = InboxWriter(push_store.inbox)
     results = await asyncio.gather(*(writer.write(_entry(n)) for n in range(5)), return_exceptions=True)
     assert all(isinstance(result, StorageUnavailableError) for result in results)
 
 
+async def test_a_database_that_refuses_writes_is_one_warning_not_a_traceback_per_commit(
+    push_store: PushStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = InboxWriter(push_store.inbox)
+    db = push_store._db
+    await db.conn.execute(
+        "PRAGMA query_only = 1"
+    )  # what a read-only file or a full disk looks like to a write
+
+    with pytest.raises(StorageUnavailableError):
+        await writer.write(_entry(1))
+
+    [record] = [r for r in caplog.records if r.name == "bot.push.ingest"]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "readonly database" in record.getMessage()
+
+
+async def test_a_commit_that_fails_for_another_reason_is_logged_with_its_traceback(
+    push_store: PushStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(entries: Sequence[InboxEntry]) -> list[int]:
+        raise RuntimeError("a bug, not the disk")
+
+    monkeypatch.setattr(push_store.inbox, "add", broken)
+    writer = InboxWriter(push_store.inbox)
+
+    with pytest.raises(StorageUnavailableError):
+        await writer.write(_entry(1))
+
+    [record] = [r for r in caplog.records if r.name == "bot.push.ingest"]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+
+
 async def test_later_writes_after_a_commit_get_their_own(push_store: PushStore) -> None:
-    writer = InboxWriter(push_store)
+    writer = InboxWriter(push_store.inbox)
     first = await writer.write(_entry(1))
     second = await writer.write(_entry(2))
     assert second == first + 1
-    assert await push_store.inbox_depth() == 2
+    assert await push_store.inbox.depth() == 2
 
 
 async def test_a_request_that_hangs_up_does_not_cancel_the_commit_others_wait_on(
     push_store: PushStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_add = push_store.add_inbox
+    real_add = push_store.inbox.add
     committing = asyncio.Event()
     finish = asyncio.Event()
 
@@ -149,8 +183,8 @@ async def test_a_request_that_hangs_up_does_not_cancel_the_commit_others_wait_on
         await finish.wait()
         return await real_add(entries)
 
-    monkeypatch.setattr(push_store, "add_inbox", slow)
-    writer = InboxWriter(push_store)
+    monkeypatch.setattr(push_store.inbox, "add", slow)
+    writer = InboxWriter(push_store.inbox)
     leaving = asyncio.create_task(writer.write(_entry(1)))
     staying = asyncio.create_task(writer.write(_entry(2)))
     await committing.wait()
@@ -160,7 +194,7 @@ async def test_a_request_that_hangs_up_does_not_cancel_the_commit_others_wait_on
     with pytest.raises(asyncio.CancelledError):
         await leaving
     # Both rows were committed together; the one whose sender left was simply not acknowledged.
-    assert await push_store.inbox_depth() == 2
+    assert await push_store.inbox.depth() == 2
 
 
 async def test_the_refusal_summary_keeps_bounded_memory_under_an_address_spray(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from bot.storage.db import DatabaseUnavailableError
 from bot.storage.models import Category
 from tests.push.conftest import (
     API_KEY,
@@ -296,9 +296,9 @@ async def test_failed_inbox_commit_is_503_with_retry_after(
     push_world: PushWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def locked(entries: object) -> list[int]:
-        raise sqlite3.OperationalError("database is locked")
+        raise DatabaseUnavailableError("database is locked")
 
-    monkeypatch.setattr(push_world.pipeline.store, "add_inbox", locked)
+    monkeypatch.setattr(push_world.pipeline.store.inbox, "add", locked)
     status, answer, headers = await push_world.post(envelope("EVENT_UNIT_PANIC", PANIC))
     assert status == 503
     assert answer["ok"] is False

@@ -107,7 +107,7 @@ async def test_updates_faster_than_discord_coalesce_into_one_edit_of_the_latest_
     for number in range(1, 21):
         await push_world.post(envelope("EVENT_DISPATCH_EDIT", _dispatch(description=f"update {number}")))
     async with asyncio.timeout(10):
-        while await push_world.pipeline.store.inbox_depth():
+        while await push_world.pipeline.store.inbox.depth():
             await asyncio.sleep(0.02)
     push_world.fake.fail_channel(DISPATCH_CHANNEL, None)
     await push_world.settle()

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.push.delivery import BucketState, DeliveryConfig, PrioritySlots, bucket_wait
+from bot.push.delivery import DeliveryConfig
+from bot.push.sender import BucketState
+from bot.push.slots import PrioritySlots, bucket_wait
 from bot.storage.models import Category, Priority, delivery_priority
-from tests.fakes.discord_rest import StoredMessage
+from testing.discord_rest import StoredMessage
 from tests.formatting.samples import SAMPLE_ENVELOPES
 from tests.push.conftest import API_KEY, FAST_DELIVERY, GUILD_A, GUILD_B, PushWorld, channel_of, envelope
 
@@ -80,7 +82,7 @@ async def _until(predicate: Callable[[], bool | Awaitable[bool]], timeout_s: flo
 
 
 async def _processed(world: PushWorld) -> bool:
-    return await world.pipeline.store.inbox_depth() == 0
+    return await world.pipeline.store.inbox.depth() == 0
 
 
 async def _post_all(world: PushWorld, envelopes: list[dict[str, Any]], parallel: int = 25) -> None:

@@ -18,8 +18,9 @@ from bot.push.cards import DispatchCardState, apply_dispatch_event
 from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory
 from bot.storage import Storage
+from bot.storage.inbox import InboxEntry
 from bot.storage.models import Category
-from bot.storage.push_store import InboxEntry, PushStore
+from bot.storage.push_store import PushStore
 
 GUILD = 111_000_000_000_000_001
 COMMUNITY = "4711"
@@ -44,7 +45,7 @@ def _processor(storage: Storage, **options: Any) -> tuple[PushProcessor, PushSto
     store = PushStore(storage.db)
     metrics = PushMetrics()
     processor = PushProcessor(
-        storage, store, UnitDirectory(store), metrics, on_queued=lambda: None, **options
+        storage, store, UnitDirectory(store.unit_names), metrics, on_queued=lambda: None, **options
     )
     return processor, store, metrics
 
@@ -89,7 +90,7 @@ async def test_one_batch_coalesces_card_changes_and_undoes_only_the_row_that_hit
 
     monkeypatch.setattr(processor_module, "apply_dispatch_event", broken_on_unknown_calls)
     processor, store, metrics = _processor(storage)
-    await store.add_inbox(
+    await store.inbox.add(
         [
             _new_call(311),
             _note(311, "Driver fled"),
@@ -109,16 +110,16 @@ async def test_one_batch_coalesces_card_changes_and_undoes_only_the_row_that_hit
     )
 
     assert await processor.process_pending() == 6
-    assert await store.inbox_depth() == 0
-    assert await store.get_card(GUILD, "dispatch", 500) is None
-    card = await store.get_card(GUILD, "dispatch", 311)
+    assert await store.inbox.depth() == 0
+    assert await store.cards.get(GUILD, "dispatch", 500) is None
+    card = await store.cards.get(GUILD, "dispatch", 311)
     assert card is not None
     state = DispatchCardState.model_validate(card.state)
     assert [note.content for note in state.notes] == ["Driver fled", "In custody"]
     assert not state.closed and not card.finished
     # Created and changed twice in one batch: written once, as the card its post will render.
     assert card.version == 1
-    outbox = await store.outbox_rows()
+    outbox = await store.outbox.rows()
     assert [(row.channel_id, row.card_id) for row in outbox] == [
         (DISPATCH_CHANNEL, card.id),
         (UNITS_CHANNEL, None),
@@ -134,15 +135,15 @@ async def test_changes_to_a_posted_card_in_one_batch_make_one_write_that_owes_on
     storage: Storage,
 ) -> None:
     processor, store, _ = _processor(storage)
-    await store.add_inbox([_new_call(311)])
+    await store.inbox.add([_new_call(311)])
     assert await processor.process_pending() == 1
-    card = await store.get_card(GUILD, "dispatch", 311)
+    card = await store.cards.get(GUILD, "dispatch", 311)
     assert card is not None
-    await store.card_shown(card.id, card.version, message_id=4242)
-    await store.add_inbox([_note(311, "one"), _note(311, "two"), _note(311, "three")])
+    await store.cards.shown(card.id, card.version, message_id=4242)
+    await store.inbox.add([_note(311, "one"), _note(311, "two"), _note(311, "three")])
 
     assert await processor.process_pending() == 3
-    changed = await store.get_card(GUILD, "dispatch", 311)
+    changed = await store.cards.get(GUILD, "dispatch", 311)
     assert changed is not None
     assert [note.content for note in DispatchCardState.model_validate(changed.state).notes] == [
         "one",
@@ -151,15 +152,15 @@ async def test_changes_to_a_posted_card_in_one_batch_make_one_write_that_owes_on
     ]
     assert (changed.version, changed.rendered_version) == (card.version + 3, card.version)
     # An edit is owed, not a new post.
-    assert [row.card_id for row in await store.outbox_rows()] == [card.id]
-    assert [due.id for due in await store.due_card_edits(DISPATCH_CHANNEL, time.time(), 10)] == [card.id]
+    assert [row.card_id for row in await store.outbox.rows()] == [card.id]
+    assert [due.id for due in await store.cards.due_edits(DISPATCH_CHANNEL, time.time(), 10)] == [card.id]
 
 
 async def test_a_failed_commit_leaves_the_whole_batch_for_the_next_try(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     processor, store, _ = _processor(storage)
-    await store.add_inbox([_new_call(311), _note(311, "Driver fled")])
+    await store.inbox.add([_new_call(311), _note(311, "Driver fled")])
     real_apply = store.apply_changes
 
     async def disk_full(changes: Any) -> None:
@@ -170,42 +171,42 @@ async def test_a_failed_commit_leaves_the_whole_batch_for_the_next_try(
     monkeypatch.setattr(store, "apply_changes", disk_full)
     with pytest.raises(OSError, match="disk full"):
         await processor.process_pending()
-    assert await store.inbox_depth() == 2
-    assert await store.outbox_rows() == []
-    assert await store.get_card(GUILD, "dispatch", 311) is None
+    assert await store.inbox.depth() == 2
+    assert await store.outbox.rows() == []
+    assert await store.cards.get(GUILD, "dispatch", 311) is None
 
     monkeypatch.undo()
     assert await processor.process_pending() == 2
-    assert await store.inbox_depth() == 0
-    assert len(await store.outbox_rows()) == 1
+    assert await store.inbox.depth() == 0
+    assert len(await store.outbox.rows()) == 1
 
 
 async def test_a_route_changed_between_batches_is_honoured(storage: Storage) -> None:
     processor, store, _ = _processor(storage)
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
     assert await processor.process_pending() == 1
     await storage.routes.set_channel(GUILD, Category.UNITS, 2_222)
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2})])
     assert await processor.process_pending() == 1
     await storage.routes.set_enabled(GUILD, Category.UNITS, False)
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [3], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [3], "status": 2})])
     assert await processor.process_pending() == 1
-    assert [row.channel_id for row in await store.outbox_rows()] == [UNITS_CHANNEL, 2_222]
+    assert [row.channel_id for row in await store.outbox.rows()] == [UNITS_CHANNEL, 2_222]
 
 
 async def test_while_the_listener_is_busy_a_stream_waits_for_a_quiet_moment(storage: Storage) -> None:
     processor, store, _ = _processor(storage, quiet_s=30.0, max_lag_s=30.0)
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
     # The first event after a quiet spell goes at once, however busy the listener just was.
     async with asyncio.timeout(10):
         assert await processor.process_pending() == 1
 
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2})])
     waiting = asyncio.create_task(processor.process_pending())
     await asyncio.sleep(0.2)
     # An acknowledgement was committed moments ago: the next batch of the stream waits (up to quiet_s).
     assert not waiting.done()
-    assert await store.inbox_depth() == 1
+    assert await store.inbox.depth() == 1
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -215,13 +216,13 @@ async def test_an_event_older_than_max_lag_is_processed_however_busy_the_listene
     storage: Storage,
 ) -> None:
     processor, store, _ = _processor(storage, quiet_s=30.0, max_lag_s=1.0)
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [1], "status": 2})])
     assert await processor.process_pending() == 1
     # Accepted long ago (as under a flood that kept the listener busy for longer than max_lag_s).
-    await store.add_inbox([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2}, received_at=0.0)])
+    await store.inbox.add([_entry("EVENT_UNIT_STATUS", {"identIds": [2], "status": 2}, received_at=0.0)])
     async with asyncio.timeout(10):
         assert await processor.process_pending() == 1
-    assert await store.inbox_depth() == 0
+    assert await store.inbox.depth() == 0
 
 
 def _status(ident: int) -> InboxEntry:
@@ -236,7 +237,7 @@ async def test_a_panic_is_processed_ahead_of_a_routine_backlog_and_names_its_uni
     processor, store, _ = _processor(storage, batch_size=50)
     login = {"unit": {"id": 57, "data": {"unitNum": "1A-12", "name": "Jordan Reyes"}}}
     renamed = {"units": [{"id": 57, "status": 2, "data": {"unitNum": "2B-01", "name": "Jordan Reyes"}}]}
-    await store.add_inbox(
+    await store.inbox.add(
         [
             _entry("EVENT_UNIT_LOGIN", login),
             *(_status(ident) for ident in range(1, 121)),
@@ -248,15 +249,15 @@ async def test_a_panic_is_processed_ahead_of_a_routine_backlog_and_names_its_uni
 
     # The first batch is the panic alone, ahead of 122 older events ...
     assert await processor.process_pending() == 1
-    [alert] = await store.outbox_rows()
+    [alert] = await store.outbox.rows()
     assert alert.channel_id == PANIC_CHANNEL
     # ... and it names the unit as the events it overtook left it.
     assert alert.embed is not None and "2B-01 Jordan Reyes" in alert.embed["title"]
-    assert await store.inbox_depth() == 123
+    assert await store.inbox.depth() == 123
 
     while await processor.process_pending():
         pass
-    units = [row for row in await store.outbox_rows() if row.channel_id == UNITS_CHANNEL]
+    units = [row for row in await store.outbox.rows() if row.channel_id == UNITS_CHANNEL]
     # The backlog follows in its own order (the login, 121 status changes and the update).
     assert len(units) == 123
     assert [row.id for row in units] == sorted(row.id for row in units)
@@ -265,16 +266,16 @@ async def test_a_panic_is_processed_ahead_of_a_routine_backlog_and_names_its_uni
 
 async def test_an_urgent_event_cuts_short_a_routine_batch_waiting_for_the_listener(storage: Storage) -> None:
     processor, store, _ = _processor(storage, quiet_s=30.0, max_lag_s=30.0)
-    await store.add_inbox([_status(1)])
+    await store.inbox.add([_status(1)])
     assert await processor.process_pending() == 1
-    await store.add_inbox([_status(2)])
+    await store.inbox.add([_status(2)])
     waiting = asyncio.create_task(processor.process_pending())
     await asyncio.sleep(0.2)
     assert not waiting.done()  # a stream: it waits for the listener to go quiet (up to 30 s)
 
-    await store.add_inbox([_panic()])
+    await store.inbox.add([_panic()])
     async with asyncio.timeout(10):
         assert await waiting == 1
     # It stopped waiting and took the panic first; the routine event waits for the next batch.
-    assert [row.channel_id for row in await store.outbox_rows()] == [UNITS_CHANNEL, PANIC_CHANNEL]
-    assert await store.inbox_depth() == 1
+    assert [row.channel_id for row in await store.outbox.rows()] == [UNITS_CHANNEL, PANIC_CHANNEL]
+    assert await store.inbox.depth() == 1

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 import pytest
 
 from bot.config import ServerSettings
-from bot.push.delivery import DiscordPySender
+from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
+from bot.storage.db import DatabaseUnavailableError
 from bot.storage.models import Category
 from tests.push.conftest import GUILD_A, PushWorld, channel_of, envelope
 
@@ -40,7 +40,7 @@ async def test_deliveries_pending_at_stop_are_sent_exactly_once_after_restart(pu
         await push_world.post(_status_event(ident))
 
     async def processed() -> bool:
-        return await push_world.pipeline.store.inbox_depth() == 0
+        return await push_world.pipeline.store.inbox.depth() == 0
 
     await _until(processed)
     await push_world.restart()  # stops the pipeline with 10 deliveries owed, reopens the database file
@@ -98,7 +98,7 @@ async def test_a_reply_lost_in_a_crash_does_not_duplicate_the_message(push_world
     assert len(nonces) == 1 and len(next(iter(nonces))) <= 25
     assert all(request.body and request.body["enforce_nonce"] is True for request in posts)
     [message] = push_world.fake.messages(PANIC)
-    rows = await push_world.pipeline.store.outbox_rows(guild_id=GUILD_A, status="sent")
+    rows = await push_world.pipeline.store.outbox.rows(guild_id=GUILD_A, status="sent")
     assert [row.message_id for row in rows] == [message.id]
 
 
@@ -161,24 +161,25 @@ async def test_loops_survive_a_database_hiccup(
     push_world: PushWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = push_world.pipeline.store
-    failures = {"unprocessed_inbox": 1, "pending_head": 1}
+    tables = {"unprocessed": store.inbox, "pending_head": store.outbox}
+    failures = {"unprocessed": 1, "pending_head": 1}
 
     def failing_once(name: str) -> Any:
-        real = getattr(store, name)
+        real = getattr(tables[name], name)
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             if failures[name]:
                 failures[name] -= 1
-                raise sqlite3.OperationalError("database is locked")
+                raise DatabaseUnavailableError("database is locked")
             return await real(*args, **kwargs)
 
         return wrapper
 
     for name in failures:
-        monkeypatch.setattr(store, name, failing_once(name))
+        monkeypatch.setattr(tables[name], name, failing_once(name))
     await push_world.post(envelope("EVENT_UNIT_PANIC", {"identIds": [57]}))
     await push_world.settle()
-    assert failures == {"unprocessed_inbox": 0, "pending_head": 0}
+    assert failures == {"unprocessed": 0, "pending_head": 0}
     assert len(push_world.fake.messages(PANIC)) == 1
 
 
@@ -194,8 +195,8 @@ async def test_started_before_discord_login_events_are_stored_and_wait_for_deliv
     assert (status, answer["status"]) == (200, "accepted")
 
     async def processed_into_the_outbox() -> bool:
-        stats = await push_world.pipeline.store.outbox_stats()
-        return await push_world.pipeline.store.inbox_depth() == 0 and stats.depth == 2  # guilds A and B
+        stats = await push_world.pipeline.store.outbox.stats()
+        return await push_world.pipeline.store.inbox.depth() == 0 and stats.depth == 2  # guilds A and B
 
     await _until(processed_into_the_outbox)
     push_world.pipeline.wake()

@@ -13,7 +13,9 @@ from bot.storage.db import (
     MIGRATIONS_DIR,
     Database,
     DatabaseError,
+    DatabaseUnavailableError,
     MigrationError,
+    StatementError,
     is_storage_failure,
     load_migrations,
     split_statements,
@@ -88,6 +90,15 @@ async def test_async_with_closes_the_connection(db_path: Path) -> None:
     with pytest.raises(DatabaseError, match="closed"):
         _ = db.conn
     await db.close()  # a second close is harmless
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    path.write_bytes(b"this is a text file, not an SQLite database " * 100)
+    with pytest.raises(
+        DatabaseError, match=r"cannot use the database .*bot\.sqlite3: file is not a database"
+    ):
+        await Database.open(path)
 
 
 async def test_unusable_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -361,7 +372,7 @@ async def test_a_lone_write_inside_a_transaction_joins_it_and_a_failed_one_undoe
 
         async with db.transaction():
             await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
-            with pytest.raises(sqlite3.IntegrityError):
+            with pytest.raises(StatementError):
                 await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'again')")
             await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
         assert await _guild_ids(db) == [1, 2]
@@ -566,15 +577,15 @@ async def test_write_health_follows_the_last_write(db_path: Path) -> None:
         assert writes.last_success_at is not None and not writes.failing
 
         await db.conn.execute("PRAGMA query_only = 1")
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(DatabaseUnavailableError):
             await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (2, 'now')")
         assert writes.failing
         assert writes.last_failure is not None
         assert writes.last_failure.error == "attempt to write a readonly database"
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(DatabaseUnavailableError):
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (3, 'now')")
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(DatabaseUnavailableError):
             await db.write_returning(
                 "INSERT INTO guild_config (guild_id, updated_at) VALUES (4, 'now') RETURNING 1"
             )
@@ -582,7 +593,7 @@ async def test_write_health_follows_the_last_write(db_path: Path) -> None:
 
         # A statement's own mistake is not a storage failure, and does not clear one either.
         await db.conn.execute("PRAGMA query_only = 0")
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(StatementError):
             await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'again')")
         assert writes.failing
         with pytest.raises(RuntimeError):
@@ -600,3 +611,31 @@ async def test_write_health_follows_the_last_write(db_path: Path) -> None:
             await conn.execute("INSERT INTO guild_config (guild_id, updated_at) VALUES (5, 'now')")
         assert not writes.failing
         assert writes.last_failure.error == "attempt to write a readonly database"  # kept for reports
+
+
+async def test_sqlite_errors_leave_storage_as_its_own_kinds(db_path: Path) -> None:
+    """Callers catch DatabaseError alone: SQLite's exceptions become its kinds, the original kept as the cause."""
+    async with await Database.open(db_path) as db:
+        with pytest.raises(StatementError, match="no such table: nowhere") as missing:
+            await db.fetch_all("SELECT * FROM nowhere")
+        assert isinstance(missing.value.__cause__, sqlite3.OperationalError)
+        with pytest.raises(StatementError, match="syntax error"):
+            await db.fetch_one("SELEC 1")
+        with pytest.raises(StatementError, match="no such table: elsewhere"):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO elsewhere VALUES (1)")
+
+        await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'now')")
+        await db.conn.execute("PRAGMA query_only = 1")
+        with pytest.raises(DatabaseUnavailableError, match="readonly") as readonly:
+            async with db.transaction():
+                await db.write("DELETE FROM guild_config")
+        assert isinstance(readonly.value.__cause__, sqlite3.OperationalError)
+        assert isinstance(readonly.value, DatabaseError)
+
+        # The block's own exceptions are the caller's business and pass through untouched.
+        await db.conn.execute("PRAGMA query_only = 0")
+        with pytest.raises(KeyError):
+            async with db.transaction():
+                raise KeyError("mine")
+        assert [row[0] for row in await db.fetch_all("SELECT guild_id FROM guild_config")] == [1]

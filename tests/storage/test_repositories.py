@@ -157,8 +157,7 @@ async def test_server_id_and_cooldown(storage: Storage, clock: StepClock) -> Non
     assert not config.is_configured
 
     clock.advance(5)
-    await storage.guilds.set_cad(GUILD_A, "c", API_KEY)
-    await storage.guilds.set_server_id(GUILD_A, 3)
+    await storage.guilds.set_cad(GUILD_A, "c", API_KEY, server_id=3)
     config = await storage.guilds.get(GUILD_A)
     assert config is not None
     assert (config.cooldown_911_s, config.server_id, config.updated_at) == (90, 3, clock())

@@ -1,4 +1,4 @@
-"""A stateful loopback Sonoran CAD (v1, and v2 through ``simulator_v2`` on the same state) for tests,
+"""A stateful loopback Sonoran CAD (v1, and v2 through ``cad_simulator_v2`` on the same state) for tests,
 benchmarks and local development.
 
 It answers the same contract as ``api.sonorancad.com`` for every type ``CadClient`` sends: the envelope checks
@@ -12,7 +12,7 @@ request and changes nothing rather than inventing an error the real CAD may not 
 
 Requests under ``/v2/`` go to ``SimulatorV2`` (``sim.v2``), which serves the v2 API from the same communities.
 Every request is recorded in ``requests`` without its API key. Run a dev server with
-``python -m bot.cad.simulator [PORT]``; it seeds community ``dev`` whose key is ``$CAD_SIM_API_KEY``
+``python -m testing.cad_simulator [PORT]``; it seeds community ``dev`` whose key is ``$CAD_SIM_API_KEY``
 (default ``dev-key``).
 """
 
@@ -39,8 +39,8 @@ from aiohttp import web
 
 from bot.cad.endpoints import ENDPOINT_WORDING_TYPES, type_for_path
 from bot.cad.models import RecordType
-from bot.cad.simulator_v2 import SimulatorV2
 from bot.cad.tiers import MIN_TIER, Tier
+from testing.cad_simulator_v2 import SimulatorV2
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from bot.cad.models import LookupSearchType, RecordType
 from bot.cad.v2_endpoints import OPERATIONS, WINDOW_S, Operation
 
 if TYPE_CHECKING:
-    from bot.cad.simulator import CadSimulator, SimAccount, SimCommunity, SimDispatch, SimRecord, SimUnit
+    from testing.cad_simulator import CadSimulator, SimAccount, SimCommunity, SimDispatch, SimRecord, SimUnit
 
 PROBLEM_JSON = "application/problem+json"
 TARGET_COUNT = "Provide exactly one of `accountUuid`, `communityUserId`, `roblox`, or `discord`."
