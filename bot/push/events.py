@@ -9,7 +9,6 @@ downstream has to care. Field names are snake_case; the CAD's camelCase names ar
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
@@ -25,135 +24,30 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from bot.formatting.text import repair_surrogates
+from bot.cad.coerce import (
+    Flag,
+    IntList,
+    OptFlag,
+    OptFloat,
+    OptInt,
+    ReqInt,
+    ReqText,
+    Text,
+    TextList,
+    as_list,
+    coerce_int,
+    coerce_int_list,
+    coerce_mapping,
+    coerce_object_list,
+    coerce_text,
+    coerce_text_list,
+    first_present,
+    merged_values,
+    repair_surrogates,
+    sanitise_json,
+)
 
 log = logging.getLogger(__name__)
-
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
-# Deeper nesting than any real payload has; beyond it the value is dropped instead of recursed into.
-_MAX_DEPTH = 32
-# Far more values than a push body within the listener's size limit can hold.
-_MAX_NODES = 100_000
-_TRUE_WORDS = frozenset({"true", "yes", "on", "1", "y", "t"})
-
-
-# --------------------------------------------------------------------------------------------------
-# Lenient scalar coercion. Each function accepts anything and returns a clean value or a neutral one.
-
-
-def coerce_int(value: object) -> int | None:
-    """An int from an int, an integral float or a numeric string; None for anything else or out of int64."""
-    if isinstance(value, bool):
-        return None
-    result: int
-    if isinstance(value, int):
-        result = value
-    elif isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            return None
-        result = int(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text or len(text) > 40:
-            return None
-        try:
-            result = int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            if not math.isfinite(number) or not number.is_integer():
-                return None
-            result = int(number)
-    else:
-        return None
-    return result if _INT64_MIN <= result <= _INT64_MAX else None
-
-
-def coerce_float(value: object) -> float | None:
-    """A finite float from a number or numeric string; None otherwise (NaN would break JSON)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and 0 < len(value.strip()) <= 64:
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def coerce_bool(value: object) -> bool:
-    """Truthiness as the CAD means it: true/1/"true"/"yes" are on; missing, null and anything odd are off."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0 and not (isinstance(value, float) and math.isnan(value))
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE_WORDS
-    return False
-
-
-def coerce_optional_bool(value: object) -> bool | None:
-    return None if value is None or value == "" else coerce_bool(value)
-
-
-def coerce_text(value: object) -> str:
-    """A string from text or a scalar; lists of scalars are joined; objects and null become ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return repair_surrogates(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, list | tuple):
-        parts = (coerce_text(item) for item in value if not isinstance(item, Mapping | list | tuple))
-        return ", ".join(part for part in parts if part.strip())
-    return ""
-
-
-def _as_list(value: object) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
-def coerce_int_list(value: object) -> list[int]:
-    """Integers from a list or a lone scalar, unparseable items dropped, duplicates removed (order kept)."""
-    seen: dict[int, None] = {}
-    for item in _as_list(value):
-        number = coerce_int(item)
-        if number is not None:
-            seen.setdefault(number, None)
-    return list(seen)
-
-
-def coerce_text_list(value: object) -> list[str]:
-    """Non-blank strings from a list or a lone scalar."""
-    texts = (coerce_text(item) for item in _as_list(value) if not isinstance(item, Mapping | list | tuple))
-    return [text for text in texts if text.strip()]
-
-
-def coerce_mapping(value: object) -> dict[str, Any]:
-    """A plain dict from a mapping or a pydantic model (e.g. a ``bot.cad`` model); {} for anything else."""
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, Mapping):
-        return {str(key): item for key, item in value.items()}
-    return {}
 
 
 def _object_or_empty(value: object) -> Any:
@@ -161,77 +55,7 @@ def _object_or_empty(value: object) -> Any:
     return value if isinstance(value, CadModel) else coerce_mapping(value)
 
 
-def coerce_object_list(value: object) -> list[Any]:
-    """Only the object elements of a list (or a lone object); anything else is noise and is dropped."""
-    return [_object_or_empty(item) for item in _as_list(value) if isinstance(item, Mapping | BaseModel)]
-
-
-def _require_int(value: object) -> int:
-    number = coerce_int(value)
-    if number is None:
-        raise ValueError("expected an integer ID")
-    return number
-
-
-def _require_text(value: object) -> str:
-    text = coerce_text(value)
-    if not text.strip():
-        raise ValueError("expected a non-empty string")
-    return text
-
-
-ReqInt = Annotated[int, BeforeValidator(_require_int)]
-OptInt = Annotated[int | None, BeforeValidator(coerce_int)]
-OptFloat = Annotated[float | None, BeforeValidator(coerce_float)]
-Flag = Annotated[bool, BeforeValidator(coerce_bool)]
-OptFlag = Annotated[bool | None, BeforeValidator(coerce_optional_bool)]
-Text = Annotated[str, BeforeValidator(coerce_text)]
-ReqText = Annotated[str, BeforeValidator(_require_text)]
-IntList = Annotated[list[int], BeforeValidator(coerce_int_list)]
-TextList = Annotated[list[str], BeforeValidator(coerce_text_list)]
 Meta = Annotated[dict[str, Any], BeforeValidator(coerce_mapping)]
-
-
-def _first_present(payload: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if payload.get(key) not in (None, ""):
-            return payload[key]
-    return None
-
-
-def _merged_ids(payload: Mapping[str, Any], *keys: str) -> list[Any]:
-    """Values of several single/list ID fields (e.g. legacy ``identId`` beside ``identIds``) in one list."""
-    merged: list[Any] = []
-    for key in keys:
-        merged.extend(_as_list(payload.get(key)))
-    return merged
-
-
-def sanitise_json(value: object) -> Any:
-    """A copy of decoded JSON with every string surrogate-repaired and absurd nesting or size cut off.
-
-    Decoded JSON is a tree, but a Python caller could pass shared references (a DAG) whose tree walk
-    is exponential; the node budget keeps the walk linear in what we actually keep.
-    """
-    budget = [_MAX_NODES]
-    return _sanitise(value, 0, budget)
-
-
-def _sanitise(value: object, depth: int, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if depth > _MAX_DEPTH or budget[0] < 0:
-        return None
-    if isinstance(value, str):
-        return repair_surrogates(value)
-    if isinstance(value, Mapping):
-        return {
-            repair_surrogates(str(key)): _sanitise(item, depth + 1, budget) for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_sanitise(item, depth + 1, budget) for item in value]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,7 +93,7 @@ class DispatchNote(CadModel):
 def _coerce_notes(value: object) -> list[Any]:
     # Push docs send "" for "no notes", other pages an array; a single note may come bare.
     notes: list[Any] = []
-    for item in _as_list(value):
+    for item in as_list(value):
         if isinstance(item, Mapping | BaseModel):
             notes.append(_object_or_empty(item))
         elif isinstance(item, str) and item.strip():
@@ -302,7 +126,7 @@ class UnitData(CadModel):
         if isinstance(value, CadModel) or not isinstance(value, Mapping):
             return _object_or_empty(value)
         payload = dict(value)
-        merged = coerce_text_list(_merged_ids(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
+        merged = coerce_text_list(merged_values(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
         payload["apiIds"] = list(dict.fromkeys(merged))
         payload.pop("api_ids", None)
         return payload
@@ -312,7 +136,7 @@ def _units(value: object) -> list[Any]:
     # A unit without a usable ID cannot be named or tracked; drop it rather than reject the event.
     units = []
     for item in coerce_object_list(value):
-        if isinstance(item, UnitPayload) or coerce_int(_first_present(item, "id", "identId")) is not None:
+        if isinstance(item, UnitPayload) or coerce_int(first_present(item, "id", "identId")) is not None:
             units.append(item)
     return units
 
@@ -538,7 +362,7 @@ class Emergency911Event(PushEvent):
         call = payload.get("call")
         inner_meta = call.get("metaData") if isinstance(call, Mapping) else None
         payload["metaData"] = {**coerce_mapping(payload.get("metaData")), **coerce_mapping(inner_meta)}
-        callers = coerce_text_list(_merged_ids(payload, "apiIds", "identities", "communityUserIds"))
+        callers = coerce_text_list(merged_values(payload, "apiIds", "identities", "communityUserIds"))
         payload["callerIds"] = list(dict.fromkeys(callers))
         return payload
 
@@ -560,7 +384,7 @@ class Remove911Event(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        payload["callIds"] = merged_values(payload, "callIds", "callId")
         return payload
 
 
@@ -586,7 +410,7 @@ class UnitLogoutEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        candidates = coerce_int_list(_merged_ids(payload, "identId", "identIds", "id"))
+        candidates = coerce_int_list(merged_values(payload, "identId", "identIds", "id"))
         payload["identId"] = candidates[0] if candidates else None
         return payload
 
@@ -602,9 +426,9 @@ class UnitStatusEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        ids = _merged_ids(payload, "identIds", "identId")
+        ids = merged_values(payload, "identIds", "identId")
         if not coerce_int_list(ids):
-            ids = [_first_present(unit, "id", "identId") for unit in _units(payload.get("units"))]
+            ids = [first_present(unit, "id", "identId") for unit in _units(payload.get("units"))]
         payload["identIds"] = ids
         return payload
 
@@ -630,17 +454,17 @@ class UnitPanicEvent(PushEvent):
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
         payload.pop("pressed_by", None)  # never taken from a pushed payload
         payload.pop("pressedBy", None)
-        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        payload["identIds"] = merged_values(payload, "identIds", "identId")
         if payload.get("isPanic") is None and payload.get("is_panic") is None:
             payload.pop("isPanic", None)
         return payload
 
 
 def _group_ident_ids(payload: dict[str, Any], envelope: Mapping[str, Any]) -> list[Any]:
-    ids = _merged_ids(payload, "identId", "identIds")
+    ids = merged_values(payload, "identId", "identIds")
     if not coerce_int_list(ids):
         # FiveM reads these from the envelope's top level, not from data; accept them there too.
-        ids = _merged_ids(envelope, "identId", "identIds")
+        ids = merged_values(envelope, "identId", "identIds")
     return ids
 
 
@@ -671,7 +495,7 @@ class UnitGroupRenameEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        payload["identIds"] = merged_values(payload, "identIds", "identId")
         return payload
 
 
@@ -703,7 +527,7 @@ class DispatchClosedEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        payload["callIds"] = merged_values(payload, "callIds", "callId")
         return payload
 
 
@@ -730,7 +554,7 @@ class _UnitAttachmentEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["idents"] = _merged_ids(payload, "idents", "ident", "identIds", "identId")
+        payload["idents"] = merged_values(payload, "idents", "ident", "identIds", "identId")
         return payload
 
 
@@ -756,7 +580,7 @@ class DispatchBodycamEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        candidates = coerce_int_list(_merged_ids(payload, "ident", "identId", "idents", "identIds"))
+        candidates = coerce_int_list(merged_values(payload, "ident", "identId", "idents", "identIds"))
         payload["ident"] = candidates[0] if candidates else None
         return payload
 
@@ -869,7 +693,7 @@ class UnitUpdateEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        if "units" not in payload and coerce_int(_first_present(payload, "id", "identId")) is not None:
+        if "units" not in payload and coerce_int(first_present(payload, "id", "identId")) is not None:
             payload["units"] = [dict(payload)]
         return payload
 
