@@ -30,6 +30,7 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.cad import events as ev
 from bot.cad.board import CadBoard
 from bot.cad.errors import CadError
 from bot.cad.models import (
@@ -43,7 +44,6 @@ from bot.cad.models import (
 )
 from bot.errors import UserFacingError
 from bot.formatting import dispatch_replies as replies
-from bot.push import events as ev
 from bot.push.card_buttons import (
     CARD_BUTTON_TEMPLATE,
     CardAction,
@@ -318,9 +318,7 @@ class Dispatch(
             return with_units_attached(base, idents) if base is not None else None
 
         await self._update_card(svc, guild_id, call_id, attach)
-        return replies.units_attached(
-            call_id, [unit.display_name for unit in units or []] or [responder.name]
-        )
+        return replies.units_attached(call_id, [unit.label for unit in units or []] or [responder.name])
 
     async def _detach(
         self,
@@ -356,9 +354,7 @@ class Dispatch(
 
         for call_id in on_calls:
             await self._update_card(svc, guild_id, call_id, detach)
-        return replies.units_detached(
-            [unit.display_name for unit in units or []] or [responder.name], on_calls
-        )
+        return replies.units_detached([unit.label for unit in units or []] or [responder.name], on_calls)
 
     # ------------------------------------------------------------------------------------------ autocomplete
 
@@ -457,7 +453,7 @@ class Dispatch(
             if units is None:  # not known: the CAD got the request, so say it was asked for
                 attached.append(responder.name)
             elif units:
-                attached.extend(unit.display_name for unit in units)
+                attached.extend(unit.label for unit in units)
                 idents.extend(unit.id for unit in units)
             else:
                 off_duty.append(responder.name)

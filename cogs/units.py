@@ -26,12 +26,12 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.cad import events as ev
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
 from bot.errors import UserFacingError
 from bot.formatting import member_replies
 from bot.formatting.context import DEFAULT_STATUS_LABELS
-from bot.push import events as ev
 from bot.push.cards import (
     CardKind,
     PanicCardState,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from bot.cad import events as ev
+from bot.cad.coerce import coerce_int
+from bot.cad.models import CustomRecord, DispatchCall, Unit
 from bot.formatting.context import (
     CALL_ORIGIN_LABELS,
     CALL_STATUS_LABELS,
@@ -20,7 +23,6 @@ from bot.formatting.context import (
 )
 from bot.formatting.limits import FIELD_VALUE_LIMIT, EmbedDict, clamp_embed
 from bot.formatting.text import discord_len, neutralise, truncate
-from bot.push import events as ev
 
 __all__ = ["DEFAULT_STATUS_LABELS", "FormatContext", "format_event"]
 
@@ -215,7 +217,7 @@ def format_unit_group_rename(event: ev.UnitGroupRenameEvent, ctx: FormatContext)
     )
 
 
-def _unit_line(ctx: FormatContext, unit: ev.UnitPayload) -> str:
+def _unit_line(ctx: FormatContext, unit: Unit) -> str:
     parts = [f"{ctx.unit_label(unit.id, unit.display_name)} — **{ctx.status_label(unit.status)}**"]
     if unit.location.strip():
         parts.append(neutralise(unit.location))
@@ -284,7 +286,7 @@ def call_title(call_id: int, title: str, code: str, template: str = "#{id}") -> 
     return f"{heading} — {name}" if name else heading
 
 
-def _dispatch_fields(dispatch: ev.DispatchPayload, ctx: FormatContext) -> list[Field | None]:
+def _dispatch_fields(dispatch: DispatchCall, ctx: FormatContext) -> list[Field | None]:
     units = [
         f"{ctx.unit_label(ident)}{' ★' if ident == dispatch.primary else ''}" for ident in dispatch.idents
     ]
@@ -391,7 +393,7 @@ def format_dispatch_bodycam(event: ev.DispatchBodycamEvent, ctx: FormatContext) 
 # Records
 
 
-def record_title(record: ev.CustomRecord) -> str:
+def record_title(record: CustomRecord) -> str:
     name = neutralise(record.name).strip()
     if not name and record.type is not None:
         name = RECORD_TYPE_LABELS.get(record.type, "")
@@ -399,7 +401,7 @@ def record_title(record: ev.CustomRecord) -> str:
     return f"{name} #{record.id}" if record.id is not None else name
 
 
-def record_fields(record: ev.CustomRecord) -> list[Field | None]:
+def record_fields(record: CustomRecord) -> list[Field | None]:
     fields: list[Field | None] = []
     type_label = RECORD_TYPE_LABELS.get(record.type) if record.type is not None else None
     if type_label and type_label != neutralise(record.name).strip():
@@ -455,7 +457,7 @@ def _tone_target(ctx: FormatContext, target: ev.ToneTarget) -> str:
     if target.type == 1:
         return f"Call #{shown}" if shown else "A call"
     if target.type == 5:
-        ident = ev.coerce_int(target.value)
+        ident = coerce_int(target.value)
         return ctx.unit_label(ident, target.label) if ident is not None else shown or "A unit"
     kind = TONE_TARGET_LABELS.get(target.type, "Target") if target.type is not None else "Target"
     return f"{kind}: {shown}" if shown else kind

@@ -264,7 +264,7 @@ def dispatch_call_field(call: DispatchCall) -> Field:
         f"📍 {place}" if place else "📍 No location given",
         f"👮 {_plural(units, 'unit')} attached" if units else "👮 No units attached",
     ]
-    if call.status != CallStatus.ACTIVE:
+    if call.status is not None and call.status != CallStatus.ACTIVE:
         lines.append(f"Status: {call_status_text(call.status)}")
     description = _safe(call.description, _DESCRIPTION_EXCERPT)
     if description:
@@ -316,8 +316,10 @@ def no_units_message() -> str:
     return "No units are on duty right now."
 
 
-def unit_status_text(code: int) -> str:
+def unit_status_text(code: int | None) -> str:
     """``Available`` for the CAD's default codes, ``Code 7`` for one the community defined."""
+    if code is None:
+        return "Unknown"
     try:
         return UnitStatus(code).label
     except ValueError:
@@ -325,7 +327,7 @@ def unit_status_text(code: int) -> str:
 
 
 def unit_line(unit: Unit) -> str:
-    name = _inline(unit.display_name, 100) or f"Unit {unit.id}"
+    name = _inline(unit.display_name, 100) or f"Unit #{unit.id}"
     department = _inline(unit.data.department, 40)
     if department:
         name += f" ({department})"

@@ -49,11 +49,12 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from bot.cad import events as ev
+from bot.cad.models import Unit
 from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push import events as ev
 from bot.push.cards import (
     CardKind,
     DispatchCardState,
@@ -142,7 +143,7 @@ def pings_role(event: ev.PushEvent) -> bool:
 
 
 def _units_named_by(event: ev.PushEvent) -> dict[int, str]:
-    units: list[ev.UnitPayload] = []
+    units: list[Unit] = []
     if isinstance(event, ev.UnitLoginEvent):
         units.append(event.unit)
     elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):

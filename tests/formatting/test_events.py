@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from bot.cad import events as ev
 from bot.formatting import limits
 from bot.formatting.context import DEFAULT_STATUS_LABELS, Colour, FormatContext
 from bot.formatting.events import FORMATTERS, format_event
-from bot.push import events as ev
 from tests.formatting.golden import assert_matches_golden
 from tests.formatting.samples import SAMPLE_ENVELOPES, make_context, parse_one
 

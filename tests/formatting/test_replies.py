@@ -242,7 +242,8 @@ def test_calls_order_priority_then_911_emergencies_first() -> None:
         "911 #10 · Emergency",
         "911 #11 · Civil",
     ]
-    assert fields[0]["value"] == "📍 Postal 7012\n👮 3 units attached\nStatus: Pending"
+    # A call whose status the CAD did not send shows none (it used to read as "Pending").
+    assert fields[0]["value"] == "📍 Postal 7012\n👮 3 units attached"
     assert fields[1]["value"] == "📍 No location given\n👮 No units attached\nStatus: Pending"
     assert fields[5]["value"] == "**Caller:** Unknown\n**Location:** Not given"
     assert [page["footer"]["text"] for page in pages] == ["Page 1/2", "Page 2/2"]
@@ -299,7 +300,8 @@ def test_units_put_panics_first_then_sort_by_unit_number() -> None:
 def test_units_without_names_or_a_fresh_list() -> None:
     [page] = replies.units_pages([Unit.model_validate({"id": 12})], age_s=0.2)
 
-    assert page["description"] == "**Unit 12** — Unavailable"  # the model's default status
+    # No number or name: the one placeholder; no status sent: "Unknown" (it used to read as Unavailable).
+    assert page["description"] == "**Unit #12** — Unknown"
     assert page["footer"]["text"] == "1 unit"
     assert page["color"] == replies.Colour.GREEN
     assert replies.units_pages([]) == []

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from bot.cad.events import PushEvent
 from bot.push import cards
 from bot.push.cards import CardKind, DispatchCardState, Emergency911CardState
-from bot.push.events import PushEvent
 from tests.formatting.samples import parse_one, sample_event
 
 T0 = datetime(2025, 3, 14, 21, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.delivery import DeliveryConfig, DiscordPySender
 from bot.push.pipeline import PushPipeline
 from bot.storage.models import Category

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from bot.cad import events as ev
+from bot.cad.models import Unit
 from bot.formatting.cards import render_911_card, render_dispatch_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push import events as ev
 from bot.push.cards import (
     DispatchCardState,
     apply_911_event,
@@ -32,7 +33,7 @@ from tests.push.conftest import API_KEY, COMMUNITY_ID, GUILD_A, PushWorld, chann
 
 
 def _learnt_names(event: ev.PushEvent) -> dict[int, str]:
-    units: list[ev.UnitPayload] = []
+    units: list[Unit] = []
     if isinstance(event, ev.UnitLoginEvent):
         units.append(event.unit)
     elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.cards import CardKind, DispatchCardState, closed, dispatch_state_from_call, with_note
 from bot.storage.models import Category
 from tests.push.conftest import GUILD_A, GUILD_B, PING_ROLE, PushWorld, channel_of, envelope

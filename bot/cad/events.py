@@ -1,9 +1,11 @@
-"""Pydantic models for every Sonoran CAD push event, and a parser that never raises.
+"""Every Sonoran CAD push event as a model, and a parser that never raises.
 
 The contract (``push-events.yaml``) is loose in known places: docs and official parsers disagree on
 arrays vs objects, scalar vs list IDs, legacy field and type names, and where some fields live. The
 models below accept every documented and observed variant and normalise them to one shape, so nothing
-downstream has to care. Field names are snake_case; the CAD's camelCase names are accepted as aliases.
+downstream has to care. The objects events carry (units, dispatch and 911 calls, notes, records) are the
+same classes the API clients return (:mod:`bot.cad.models`); field names are snake_case and the CAD's
+camelCase names are accepted as aliases.
 """
 
 from __future__ import annotations
@@ -13,241 +15,45 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
 from bot.cad.coerce import (
+    AS_OBJECTS,
     Flag,
     IntList,
-    OptFlag,
     OptFloat,
     OptInt,
     ReqInt,
     ReqText,
     Text,
     TextList,
-    as_list,
+    TextMap,
     coerce_int,
     coerce_int_list,
     coerce_mapping,
     coerce_object_list,
-    coerce_text,
     coerce_text_list,
     first_present,
     merged_values,
+    object_or_empty,
     repair_surrogates,
     sanitise_json,
+)
+from bot.cad.models import (
+    CadModel,
+    CustomRecord,
+    DispatchCall,
+    DispatchNote,
+    EmergencyCall,
+    Unit,
+    UnitList,
 )
 
 log = logging.getLogger(__name__)
 
 
-def _object_or_empty(value: object) -> Any:
-    """Our own nested model as is, any other object as a dict, and anything else as an empty object."""
-    return value if isinstance(value, CadModel) else coerce_mapping(value)
-
-
-Meta = Annotated[dict[str, Any], BeforeValidator(coerce_mapping)]
-
-
 # --------------------------------------------------------------------------------------------------
-# Shared objects
-
-
-class CadModel(BaseModel):
-    """Base for CAD payload models: camelCase in, snake_case attributes, unknown members ignored."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
-
-
-class DispatchNote(CadModel):
-    """One note on a dispatch call. A bare string is read as the note's content."""
-
-    time: Text = ""
-    label: Text = ""
-    type: Text = "text"
-    content: Text = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_bare_text(cls, value: Any) -> Any:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return {"content": value}
-        return value
-
-
-def _coerce_notes(value: object) -> list[Any]:
-    # Push docs send "" for "no notes", other pages an array; a single note may come bare.
-    notes: list[Any] = []
-    for item in as_list(value):
-        if isinstance(item, Mapping | BaseModel):
-            notes.append(_object_or_empty(item))
-        elif isinstance(item, str) and item.strip():
-            notes.append(item)
-        elif isinstance(item, int | float) and not isinstance(item, bool):
-            notes.append(coerce_text(item))
-    return notes
-
-
-Notes = Annotated[list[DispatchNote], BeforeValidator(_coerce_notes)]
-
-
-class UnitData(CadModel):
-    """The ``unit.data`` block: who the unit is. API IDs from ``apiIds[]`` and ``apiId1``/``apiId2`` merge."""
-
-    api_ids: TextList = []
-    community_user_id: Text = ""
-    unit_num: Text = ""
-    name: Text = ""
-    district: Text = ""
-    department: Text = ""
-    subdivision: Text = ""
-    rank: Text = ""
-    group: Text = ""
-    page: OptInt = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_api_ids(cls, value: Any) -> Any:
-        if isinstance(value, CadModel) or not isinstance(value, Mapping):
-            return _object_or_empty(value)
-        payload = dict(value)
-        merged = coerce_text_list(merged_values(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
-        payload["apiIds"] = list(dict.fromkeys(merged))
-        payload.pop("api_ids", None)
-        return payload
-
-
-def _units(value: object) -> list[Any]:
-    # A unit without a usable ID cannot be named or tracked; drop it rather than reject the event.
-    units = []
-    for item in coerce_object_list(value):
-        if isinstance(item, UnitPayload) or coerce_int(first_present(item, "id", "identId")) is not None:
-            units.append(item)
-    return units
-
-
-class UnitPayload(CadModel):
-    """A unit (identifier) as pushed by login, status and update events."""
-
-    id: ReqInt
-    acc_id: Text = ""
-    status: OptInt = None
-    is_panic: Flag = False
-    location: Text = ""
-    aop: Text = ""
-    data: UnitData = UnitData()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("id") in (None, ""):
-            payload["id"] = payload.get("identId")
-        payload["data"] = _object_or_empty(payload.get("data"))
-        return payload
-
-    @property
-    def display_name(self) -> str:
-        """Unit number and name, whichever are known, e.g. "1A-12 Jordan Reyes" (may be empty)."""
-        return " ".join(part.strip() for part in (self.data.unit_num, self.data.name) if part.strip())
-
-
-UnitList = Annotated[list[UnitPayload], BeforeValidator(_units)]
-
-
-class DispatchPayload(CadModel):
-    """A dispatch call as pushed by the new/edit events (also accepts an API ``DispatchCall`` dump)."""
-
-    call_id: ReqInt
-    origin: OptInt = None
-    status: OptInt = None
-    priority: OptInt = None
-    block: Text = ""
-    address: Text = ""
-    postal: Text = ""
-    title: Text = ""
-    code: Text = ""
-    description: Text = ""
-    notes: Notes = []
-    idents: IntList = []
-    primary: OptInt = None
-    track_primary: OptFlag = None
-    meta_data: Meta = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("callId") in (None, "") and payload.get("call_id") in (None, ""):
-            payload["callId"] = payload.get("id")
-        primary = coerce_int(payload.get("primary"))
-        # 0 is how an unset primary unit is written; no identifier has ID 0.
-        payload["primary"] = primary if primary and primary > 0 else None
-        return payload
-
-
-class Emergency911Call(CadModel):
-    """The ``call`` block of ``EVENT_911``. ``emergency`` is read as ``isEmergency`` (dispatchnotify does)."""
-
-    call_id: ReqInt
-    is_emergency: Flag = False
-    caller: Text = ""
-    location: Text = ""
-    description: Text = ""
-    meta_data: Meta = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("isEmergency") is None and payload.get("is_emergency") is None:
-            payload["isEmergency"] = payload.get("emergency")
-        return payload
-
-
-class RecordField(CadModel):
-    type: Text = ""
-    label: Text = ""
-    value: Text = ""
-    uid: Text = ""
-
-
-class RecordSection(CadModel):
-    category: OptInt = None
-    label: Text = ""
-    fields: Annotated[list[RecordField], BeforeValidator(coerce_object_list)] = []
-
-
-class CustomRecord(CadModel):
-    """A CAD record (warrant, BOLO, report...): typed header plus labelled sections of fields."""
-
-    record_type_id: OptInt = None
-    id: OptInt = None
-    sync_id: Text = ""
-    name: Text = ""
-    type: OptInt = None
-    sections: Annotated[list[RecordSection], BeforeValidator(coerce_object_list)] = []
+# Objects only events carry (units, calls, notes and records are the shared ones of bot.cad.models)
 
 
 class SignData(CadModel):
@@ -274,7 +80,7 @@ class CalloutLocation(CadModel):
 class Callout(CadModel):
     """An ERS callout. FiveM's ERS module reads ``callout.data.CalloutLocations``; both shapes merge here."""
 
-    callout_locations: Annotated[list[CalloutLocation], BeforeValidator(coerce_object_list)] = []
+    callout_locations: Annotated[list[CalloutLocation], AS_OBJECTS] = []
     ped_weapon_data: TextList = []
     ped_action_on_no_action_found: Text = ""
     ped_chance_to_flee_from_player: OptInt = None
@@ -285,8 +91,8 @@ class Callout(CadModel):
     @model_validator(mode="before")
     @classmethod
     def _lift_nested_data(cls, value: Any) -> Any:
-        if isinstance(value, CadModel) or not isinstance(value, Mapping):
-            return _object_or_empty(value)
+        if not isinstance(value, Mapping):
+            return object_or_empty(value)
         payload = dict(value)
         nested = payload.get("data")
         if isinstance(nested, Mapping):
@@ -347,14 +153,14 @@ def _wrap_if_flat(payload: dict[str, Any], key: str, *markers: str) -> None:
 
 
 class Emergency911Event(PushEvent):
-    """``EVENT_911``: a new 911 call. ``meta_data`` merges the copies beside and inside ``call``."""
+    """``EVENT_911``: a new 911 call. ``metadata`` merges the copies beside and inside ``call``."""
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_911",)
 
-    call: Emergency911Call
+    call: EmergencyCall
     caller_ids: TextList = []
     community_user_id: Text = ""
-    meta_data: Meta = {}
+    metadata: TextMap = Field(default_factory=dict, alias="metaData")
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -369,7 +175,7 @@ class Emergency911Event(PushEvent):
     @property
     def postal(self) -> str:
         for key in ("postal", "Postal", "postalCode"):
-            text = coerce_text(self.meta_data.get(key))
+            text = self.metadata.get(key, "")
             if text.strip():
                 return text
         return ""
@@ -391,7 +197,7 @@ class Remove911Event(PushEvent):
 class UnitLoginEvent(PushEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_LOGIN",)
 
-    unit: UnitPayload
+    unit: Unit
     is_dispatch: Flag = False
     self_dispatch: Flag = False
 
@@ -415,6 +221,13 @@ class UnitLogoutEvent(PushEvent):
         return payload
 
 
+def _unit_ids(units: object) -> list[Any]:
+    return [
+        unit.id if isinstance(unit, Unit) else first_present(unit, "id", "identId")
+        for unit in coerce_object_list(units)
+    ]
+
+
 class UnitStatusEvent(PushEvent):
     """``EVENT_UNIT_STATUS``: ``{identIds, status}`` or the websocket/FiveM ``{units: [...]}`` shape."""
 
@@ -428,7 +241,7 @@ class UnitStatusEvent(PushEvent):
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
         ids = merged_values(payload, "identIds", "identId")
         if not coerce_int_list(ids):
-            ids = [first_present(unit, "id", "identId") for unit in _units(payload.get("units"))]
+            ids = _unit_ids(payload.get("units"))
         payload["identIds"] = ids
         return payload
 
@@ -501,7 +314,7 @@ class UnitGroupRenameEvent(PushEvent):
 
 class _DispatchCallEvent(PushEvent):
     event_origin_ident: OptInt = None
-    dispatch: DispatchPayload
+    dispatch: DispatchCall
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -614,7 +427,7 @@ class StreetSignUpdatedEvent(PushEvent):
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
         _wrap_if_flat(payload, "signData", "ids", "text1")
-        payload["signData"] = _object_or_empty(payload.get("signData"))
+        payload["signData"] = object_or_empty(payload.get("signData"))
         return payload
 
 
@@ -622,7 +435,7 @@ class ToneEvent(PushEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_TONE",)
 
     url: Text = ""
-    play_tones_to: Annotated[list[ToneTarget], BeforeValidator(coerce_object_list)] = []
+    play_tones_to: Annotated[list[ToneTarget], AS_OBJECTS] = []
 
 
 class CharacterSelectedEvent(PushEvent):
@@ -641,7 +454,7 @@ class NewCalloutEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callout"] = _object_or_empty(payload.get("callout"))
+        payload["callout"] = object_or_empty(payload.get("callout"))
         return payload
 
 
@@ -650,7 +463,7 @@ class StationAlertEvent(PushEvent):
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_STATION_ALERT",)
 
-    locations: Annotated[list[StationLocation], BeforeValidator(coerce_object_list)] = []
+    locations: Annotated[list[StationLocation], AS_OBJECTS] = []
     message: Text = ""
     colors: TextList = []
     tone: Text = ""
