@@ -32,12 +32,11 @@ from discord.ext import commands
 
 from bot.cad import events as ev
 from bot.cad.board import CadBoard
+from bot.cad.codes import CallOrigin, CallStatus
 from bot.cad.errors import CadError
 from bot.cad.models import (
     CadCredentials,
-    CallOrigin,
     CallsSnapshot,
-    CallStatus,
     DispatchCall,
     NewDispatch,
     Unit,

@@ -27,11 +27,11 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.cad import events as ev
+from bot.cad.codes import SETTABLE_UNIT_STATUSES
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
 from bot.errors import UserFacingError
 from bot.formatting import member_replies
-from bot.formatting.context import DEFAULT_STATUS_LABELS
 from bot.push.cards import (
     CardKind,
     PanicCardState,
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_CHOICES = [Choice(name=label, value=code) for code, label in DEFAULT_STATUS_LABELS.items()]
+STATUS_CHOICES = [Choice(name=status.label, value=int(status)) for status in SETTABLE_UNIT_STATUSES]
 # Communities define their own codes beyond the five defaults; the CAD's status picker stays in two digits.
 MAX_STATUS_CODE = 99
 # Naming the unit on the alert is a nicety: a slow CAD (timeouts, read retries) gets this long, then the alert

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from enum import IntEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -28,6 +28,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from bot.cad.codes import (
+    CALL_ORIGIN,
+    CALL_STATUS,
+    RECORD_TYPE,
+    UNIT_STATUS,
+    CallOrigin,
+    CallStatus,
+    RecordType,
+)
 from bot.cad.coerce import (
     AS_OBJECT,
     AS_OBJECTS,
@@ -54,76 +63,7 @@ from bot.cad.coerce import (
 )
 
 # ---------------------------------------------------------------------------------------------- enums
-
-_E = TypeVar("_E", bound=IntEnum)
-
-
-class UnitStatus(IntEnum):
-    """Default unit status codes; communities may relabel them, so keep unknown numbers as plain ints."""
-
-    UNAVAILABLE = 0
-    BUSY = 1
-    AVAILABLE = 2
-    ENROUTE = 3
-    ON_SCENE = 4
-
-    @property
-    def label(self) -> str:
-        return _UNIT_STATUS_LABELS[self.value]
-
-
-_UNIT_STATUS_LABELS = {0: "Unavailable", 1: "Busy", 2: "Available", 3: "En route", 4: "On scene"}
-
-
-def unit_status_label(code: int) -> str:
-    """The default label for a status code, or ``Status 7`` for a code the community defined itself."""
-    return _UNIT_STATUS_LABELS.get(code, f"Status {code}")
-
-
-class CallOrigin(IntEnum):
-    CALLER = 0
-    RADIO_DISPATCH = 1
-    OBSERVED = 2
-    WALK_UP = 3
-
-    @property
-    def label(self) -> str:
-        return {0: "Caller", 1: "Radio dispatch", 2: "Observed", 3: "Walk-up"}[self.value]
-
-
-class CallStatus(IntEnum):
-    PENDING = 0
-    ACTIVE = 1
-    CLOSED = 2
-
-    @property
-    def label(self) -> str:
-        return {0: "Pending", 1: "Active", 2: "Closed"}[self.value]
-
-
-class RecordType(IntEnum):
-    WARRANT = 2
-    BOLO = 3
-    LICENSE = 4
-    VEHICLE_REGISTRATION = 5
-    CHARACTER = 7
-    POLICE_RECORD = 8
-    POLICE_REPORT = 9
-    MEDICAL_RECORD = 10
-    MEDICAL_REPORT = 11
-    FIRE_RECORD = 12
-    FIRE_REPORT = 13
-    DMV_RECORD = 14
-    LAW_RECORD = 15
-    LAW_REPORT = 16
-
-    @property
-    def label(self) -> str:
-        if self is RecordType.BOLO:
-            return "BOLO"
-        if self is RecordType.DMV_RECORD:
-            return "DMV Record"
-        return self.name.replace("_", " ").title()
+# The codes with labels (unit status, call status/origin/priority, record type) are in bot.cad.codes.
 
 
 class LookupSearchType(IntEnum):
@@ -141,22 +81,6 @@ class AccountStatus(IntEnum):
     PENDING = 0
     ACTIVE = 1
     BANNED = 4
-
-
-class UnitPage(IntEnum):
-    POLICE = 0
-    FIRE = 1
-    EMS = 2
-    DISPATCH = 3
-
-
-def _enum_or_none(enum: type[_E], value: int | None) -> _E | None:
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- base
@@ -408,13 +332,11 @@ class DispatchCall(CadModel):
 
     @property
     def origin_label(self) -> str:
-        known = _enum_or_none(CallOrigin, self.origin)
-        return known.label if known is not None else f"Origin {self.origin}"
+        return CALL_ORIGIN.label(self.origin)
 
     @property
     def status_label(self) -> str:
-        known = _enum_or_none(CallStatus, self.status)
-        return known.label if known is not None else f"Status {self.status}"
+        return CALL_STATUS.label(self.status)
 
     @property
     def is_closed(self) -> bool:
@@ -555,7 +477,7 @@ class Unit(CadModel):
 
     @property
     def status_label(self) -> str:
-        return unit_status_label(self.status) if self.status is not None else "Unknown"
+        return UNIT_STATUS.label(self.status)
 
     @property
     def display_name(self) -> str:
@@ -716,15 +638,12 @@ class CustomRecord(CadModel):
 
     @property
     def record_type(self) -> RecordType | None:
-        return _enum_or_none(RecordType, self.type)
+        return RecordType(self.type) if self.type is not None and self.type in RECORD_TYPE else None
 
     @property
     def type_label(self) -> str:
-        """The community's template name if it has one, else the standard type name."""
-        if self.name.strip():
-            return self.name.strip()
-        known = self.record_type
-        return known.label if known else "Record"
+        """The community's template name if it has one, else the standard type name, else "Record"."""
+        return self.name.strip() or RECORD_TYPE.label(self.type)
 
     @property
     def person_name(self) -> str:

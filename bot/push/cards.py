@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from bot.cad import events as ev
+from bot.cad.codes import CallStatus
 from bot.cad.coerce import coerce_mapping, coerce_text, sanitise_json
 from bot.cad.models import DispatchCall, DispatchNote
 
-CLOSED_STATUS = 2
 # Notes kept in a stored card; older ones are only counted. Rendering shows fewer still.
 MAX_STORED_NOTES = 50
 
@@ -170,7 +170,9 @@ def _from_payload(
     if primary is None and previous is not None and previous.primary in attached:
         primary = previous.primary
     closed = (
-        payload.status == CLOSED_STATUS if payload.status is not None else bool(previous and previous.closed)
+        payload.status == CallStatus.CLOSED
+        if payload.status is not None
+        else bool(previous and previous.closed)
     )
     return DispatchCardState(
         call_id=payload.call_id,
@@ -358,7 +360,9 @@ def with_bodycam(
 
 def closed(state: DispatchCardState, *, now: datetime | None = None) -> DispatchCardState:
     """``state`` marked CLOSED."""
-    return state.model_copy(update={"closed": True, "status": CLOSED_STATUS, "updated_at": _now(now)})
+    return state.model_copy(
+        update={"closed": True, "status": int(CallStatus.CLOSED), "updated_at": _now(now)}
+    )
 
 
 def removed_911(state: Emergency911CardState, *, now: datetime | None = None) -> Emergency911CardState:

@@ -7,25 +7,21 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from bot.cad.codes import RecordType
 from bot.cad.events import parse_event
 from bot.cad.models import (
     Account,
     Blip,
     CadCredentials,
-    CallOrigin,
     CallsSnapshot,
-    CallStatus,
     CustomRecord,
     DispatchCall,
     DispatchNote,
     EmergencyCall,
     LookupResult,
     NewDispatch,
-    RecordType,
     Server,
     Unit,
-    UnitStatus,
-    unit_status_label,
 )
 
 KEY = "sk-MODEL-secret-9d8c"
@@ -99,10 +95,9 @@ class TestUnits:
         assert unit.display_name == ""
         assert unit.label == "Unit #4"
 
-    def test_status_labels(self) -> None:
-        assert UnitStatus.ON_SCENE.label == "On scene"
-        assert unit_status_label(2) == "Available"
-        assert unit_status_label(9) == "Status 9"
+    def test_status_label_is_the_shared_one(self) -> None:
+        assert Unit.model_validate({"id": 1, "status": 9}).status_label == "Code 9"
+        assert Unit.model_validate({"id": 1}).status_label == "Unknown"
 
 
 class TestCalls:
@@ -136,13 +131,11 @@ class TestCalls:
         assert call.idents == [5]
         assert call.metadata == {"x": "1.5", "silenceAlert": "true"}
         assert call.origin_label == "Walk-up" and call.status_label == "Closed" and call.is_closed
-        assert DispatchCall.model_validate({"callId": 1, "origin": 9}).origin_label == "Origin 9"
+        assert DispatchCall.model_validate({"callId": 1, "origin": 9}).origin_label == "Code 9"
 
     def test_emergency_call(self) -> None:
         call = EmergencyCall.model_validate({"callId": 1042, "isEmergency": False, "caller": None})
         assert call.is_emergency is False and call.caller == ""
-        assert CallOrigin.RADIO_DISPATCH.label == "Radio dispatch"
-        assert CallStatus.PENDING.label == "Pending"
 
     def test_call_note_from_a_string(self) -> None:
         assert DispatchNote.model_validate("hello").content == "hello"

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from bot.cad.models import Blip, CallsSnapshot, CustomRecord, RecordType, Unit
+from bot.cad.codes import RecordType
+from bot.cad.models import (
+    Blip,
+    CallsSnapshot,
+    CustomRecord,
+    Unit,
+)
 from bot.formatting import replies
 from bot.formatting.limits import EMBED_TOTAL_LIMIT, FIELD_COUNT_LIMIT, FIELD_VALUE_LIMIT, embed_size
 
@@ -272,7 +278,9 @@ def unit(ident: int, unit_num: str, name: str, status: int = 2, **extra: Any) ->
     ("code", "label"), [(0, "Unavailable"), (2, "Available"), (4, "On scene"), (7, "Code 7"), (12, "Code 12")]
 )
 def test_unit_status_labels_fall_back_to_code_numbers(code: int, label: str) -> None:
-    assert replies.unit_status_text(code) == label
+    # The same labels as the status picker and push embeds (bot.cad.codes).
+    [page] = replies.units_pages([unit(1, "A-1", "Al", status=code)])
+    assert page["description"] == f"**A-1 Al** — {label}"
 
 
 def test_units_put_panics_first_then_sort_by_unit_number() -> None:
