@@ -30,7 +30,6 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.cad import events as ev
 from bot.cad.board import CadBoard
 from bot.cad.codes import CallOrigin, CallStatus
 from bot.cad.errors import CadError
@@ -248,11 +247,8 @@ class Dispatch(
         """Teach the card renderer the names the CAD just gave us, so cards show "1A-12 Jordan Reyes"."""
         if svc.pipeline is None or not units:
             return
-        named = [{"id": unit.id, "data": {"unitNum": unit.unit_num, "name": unit.name}} for unit in units]
         try:
-            await svc.pipeline.units.learn_from(
-                creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
-            )
+            await svc.pipeline.units.learn_units(creds.community_id, units)
         except STORAGE_ERRORS:
             log.exception("could not remember unit names for community %s", creds.community_id)
 

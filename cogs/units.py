@@ -26,7 +26,6 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
-from bot.cad import events as ev
 from bot.cad.codes import SETTABLE_UNIT_STATUSES
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
@@ -140,11 +139,8 @@ class Units(commands.Cog):
         if not units:
             return  # not logged in as a unit, or the plan can't list units: the alert keeps the member's name
         # Teach the directory the names the CAD just gave us, so the alert says who pressed it.
-        named = [{"id": u.id, "data": {"unitNum": u.unit_num, "name": u.name}} for u in units]
         try:
-            await alert.pipeline.units.learn_from(
-                creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
-            )
+            await alert.pipeline.units.learn_units(creds.community_id, units)
         except STORAGE_ERRORS:
             log.exception("could not remember unit names for community %s", creds.community_id)
         idents = [unit.id for unit in units]

@@ -898,7 +898,7 @@ async def test_a_card_that_cannot_be_stored_does_not_hide_that_the_cad_acted(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(desk.pipeline, "update_card", disk_full)
-    monkeypatch.setattr(desk.pipeline.units, "learn_from", disk_full)
+    monkeypatch.setattr(desk.pipeline.units, "learn_units", disk_full)
     result = await desk.dispatcher.slash(
         desk.world.channel, "dispatch attach", call=call, member=desk.world.officer
     )

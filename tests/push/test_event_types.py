@@ -136,11 +136,29 @@ async def test_unit_directory_survives_a_restart(push_world: PushWorld) -> None:
 async def test_a_name_learnt_while_the_directory_loads_is_kept(push_world: PushWorld) -> None:
     # A command teaches a name while the delivery worker, drawing a card, loads the same community's names.
     directory = UnitDirectory(push_world.pipeline.store)
-    named = ev.UnitUpdateEvent.model_validate({"units": [{"id": 57, "data": {"unitNum": "1A-12"}}]})
+    named = [Unit.model_validate({"id": 57, "data": {"unitNum": "1A-12"}})]
 
-    await asyncio.gather(directory.learn_from(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))
+    await asyncio.gather(directory.learn_units(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))
 
     assert (await directory.names(COMMUNITY_ID)).get(57) == "1A-12"
+
+
+async def test_units_the_cad_listed_teach_their_names_and_a_nameless_one_blanks_none(
+    push_world: PushWorld,
+) -> None:
+    # What /panic and /dispatch do with the units on duty they read: the same Unit the API returned.
+    directory = UnitDirectory(push_world.pipeline.store)
+    listed = [
+        Unit.model_validate({"id": 57, "data": {"unitNum": "1A-12", "name": "Jordan Reyes"}}),
+        Unit.model_validate({"id": 58}),
+    ]
+    await directory.learn_units(COMMUNITY_ID, listed)
+    await directory.learn_units(COMMUNITY_ID, [Unit.model_validate({"id": 57, "data": {"name": " "}})])
+
+    assert dict(await directory.names(COMMUNITY_ID)) == {57: "1A-12 Jordan Reyes"}
+    assert dict(await UnitDirectory(push_world.pipeline.store).names(COMMUNITY_ID)) == {
+        57: "1A-12 Jordan Reyes"
+    }
 
 
 async def test_unit_update_renames_a_unit(push_world: PushWorld) -> None:
