@@ -101,16 +101,18 @@ class CadModel(BaseModel):
     )
 
 
-def _with_id(*keys: str) -> Callable[[object], list[Any]]:
-    """A list validator keeping the objects that carry a usable ID under one of ``keys``: an item the bot
-    cannot name or track is dropped rather than failing the whole list."""
+def _with_id(*keys: str, text: bool = False) -> Callable[[object], list[Any]]:
+    """A list validator keeping the objects that carry a usable ID (an integer, or non-blank ``text``) under
+    one of ``keys``: an item the bot cannot name or track is dropped rather than failing the whole list."""
+
+    def usable(item: Any) -> bool:
+        if isinstance(item, BaseModel):
+            return True
+        found = first_present(item, *keys)
+        return bool(coerce_text(found).strip()) if text else coerce_int(found) is not None
 
     def keep(value: object) -> list[Any]:
-        return [
-            item
-            for item in coerce_object_list(value)
-            if isinstance(item, BaseModel) or coerce_int(first_present(item, *keys)) is not None
-        ]
+        return [item for item in coerce_object_list(value) if usable(item)]
 
     return keep
 
@@ -737,7 +739,7 @@ class TemplateSection(CadModel):
     label: Text = ""
     icon: Text = ""
     size: OptInt = None
-    fields: Annotated[list[TemplateField], AS_OBJECTS] = []
+    fields: Annotated[list[TemplateField], BeforeValidator(_with_id("uid", text=True))] = []
 
 
 class DispatchTemplate(CadModel):
@@ -747,7 +749,7 @@ class DispatchTemplate(CadModel):
     name: Text = ""
     version: OptInt = None
     is_default: Flag = False
-    status_options: Annotated[list[TemplateStatusOption], AS_OBJECTS] = []
+    status_options: Annotated[list[TemplateStatusOption], BeforeValidator(_with_id("id", text=True))] = []
     sections: Annotated[list[TemplateSection], AS_OBJECTS] = []
 
     def iter_fields(self) -> Iterator[TemplateField]:

@@ -17,6 +17,7 @@ from bot.cad.models import (
     CustomRecord,
     DispatchCall,
     DispatchNote,
+    DispatchTemplate,
     EmergencyCall,
     LookupResult,
     NewDispatch,
@@ -349,6 +350,11 @@ class TestOneModelForApiAndPush:
         assert [c.call_id for c in snapshot.active_calls] == [5, 6]
         assert [c.call_id for c in snapshot.emergency_calls] == [7]
         assert snapshot.closed_calls == []
+        template = DispatchTemplate.model_validate(
+            {"templateId": 1, "statusOptions": [{}, {"id": "open"}], "sections": [{"fields": {"label": "x"}}]}
+        )
+        assert [option.id for option in template.status_options] == ["open"]
+        assert template.sections[0].fields == []
 
     def test_junk_in_a_field_reads_as_its_default(self) -> None:
         account = Account.model_validate(
