@@ -33,7 +33,7 @@ from bench._world import (
     rate_limited_discord,
     running_pipeline,
 )
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.cards import CardKind, DispatchCardState, apply_dispatch_event
 from bot.storage.models import Category
 

@@ -82,7 +82,7 @@ async def run(options: BenchOptions) -> BenchReport:
             async with rate_limited_discord(LIMIT, WINDOW_S) as discord_world:
                 fake = discord_world.fake
                 # Baseline first: discord.py alone, perfectly packed messages, on a channel of its own.
-                packed = [{"title": f"Unit #{i} — AVAILABLE"} for i in range(EMBEDS_PER_MESSAGE)]
+                packed = [{"title": f"Unit #{i} — Available"} for i in range(EMBEDS_PER_MESSAGE)]
                 route = Route("POST", "/channels/{channel_id}/messages", channel_id=BASELINE_CHANNEL)
                 baseline_started = time.monotonic()
                 for _ in range(min_messages):

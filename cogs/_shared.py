@@ -15,6 +15,7 @@ from discord import app_commands
 
 from bot.cad.models import CadCredentials
 from bot.errors import NotConfiguredError, NotLinkedError
+from bot.formatting.admin_replies import GROUP_LABELS
 from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.storage.models import CommandGroup, UserLink
 from bot.tree import UserCheckFailure
@@ -23,14 +24,6 @@ if TYPE_CHECKING:
     from bot.app import CadBot, Services
 
 ADMIN_ONLY_BY_DEFAULT = {CommandGroup.LOOKUP, CommandGroup.MAP, CommandGroup.DISPATCH}
-
-GROUP_LABELS = {
-    CommandGroup.CALLS_911: "911 calls",
-    CommandGroup.UNITS: "unit commands",
-    CommandGroup.LOOKUP: "lookups",
-    CommandGroup.MAP: "map blips",
-    CommandGroup.DISPATCH: "dispatch commands",
-}
 
 
 def services(interaction: discord.Interaction[Any]) -> Services:

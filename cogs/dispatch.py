@@ -30,19 +30,17 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.cad.board import CadBoard
+from bot.cad.codes import CallOrigin, CallStatus
 from bot.cad.errors import CadError
 from bot.cad.models import (
     CadCredentials,
-    CallOrigin,
     CallsSnapshot,
-    CallStatus,
     DispatchCall,
     NewDispatch,
     Unit,
 )
 from bot.errors import UserFacingError
 from bot.formatting import dispatch_replies as replies
-from bot.push import events as ev
 from bot.push.card_buttons import (
     CARD_BUTTON_TEMPLATE,
     CardAction,
@@ -247,11 +245,8 @@ class Dispatch(
         """Teach the card renderer the names the CAD just gave us, so cards show "1A-12 Jordan Reyes"."""
         if svc.pipeline is None or not units:
             return
-        named = [{"id": unit.id, "data": {"unitNum": unit.unit_num, "name": unit.name}} for unit in units]
         try:
-            await svc.pipeline.units.learn_from(
-                creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
-            )
+            await svc.pipeline.units.learn_units(creds.community_id, units)
         except DatabaseError:
             log.exception("could not remember unit names for community %s", creds.community_id)
 
@@ -316,9 +311,7 @@ class Dispatch(
             return with_units_attached(base, idents) if base is not None else None
 
         await self._update_card(svc, guild_id, call_id, attach)
-        return replies.units_attached(
-            call_id, [unit.display_name for unit in units or []] or [responder.name]
-        )
+        return replies.units_attached(call_id, [unit.label for unit in units or []] or [responder.name])
 
     async def _detach(
         self,
@@ -354,9 +347,7 @@ class Dispatch(
 
         for call_id in on_calls:
             await self._update_card(svc, guild_id, call_id, detach)
-        return replies.units_detached(
-            [unit.display_name for unit in units or []] or [responder.name], on_calls
-        )
+        return replies.units_detached([unit.label for unit in units or []] or [responder.name], on_calls)
 
     # ------------------------------------------------------------------------------------------ autocomplete
 
@@ -455,7 +446,7 @@ class Dispatch(
             if units is None:  # not known: the CAD got the request, so say it was asked for
                 attached.append(responder.name)
             elif units:
-                attached.extend(unit.display_name for unit in units)
+                attached.extend(unit.label for unit in units)
                 idents.extend(unit.id for unit in units)
             else:
                 off_duty.append(responder.name)

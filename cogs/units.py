@@ -25,12 +25,11 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot.cad.codes import SETTABLE_UNIT_STATUSES
 from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
 from bot.errors import UserFacingError
 from bot.formatting import member_replies
-from bot.formatting.context import DEFAULT_STATUS_LABELS
-from bot.push import events as ev
 from bot.push.cards import (
     CardKind,
     PanicCardState,
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_CHOICES = [Choice(name=label, value=code) for code, label in DEFAULT_STATUS_LABELS.items()]
+STATUS_CHOICES = [Choice(name=status.label, value=int(status)) for status in SETTABLE_UNIT_STATUSES]
 # Communities define their own codes beyond the five defaults; the CAD's status picker stays in two digits.
 MAX_STATUS_CODE = 99
 # Naming the unit on the alert is a nicety: a slow CAD (timeouts, read retries) gets this long, then the alert
@@ -138,11 +137,8 @@ class Units(commands.Cog):
         if not units:
             return  # not logged in as a unit, or the plan can't list units: the alert keeps the member's name
         # Teach the directory the names the CAD just gave us, so the alert says who pressed it.
-        named = [{"id": u.id, "data": {"unitNum": u.unit_num, "name": u.name}} for u in units]
         try:
-            await alert.pipeline.units.learn_from(
-                creds.community_id, ev.UnitUpdateEvent.model_validate({"units": named})
-            )
+            await alert.pipeline.units.learn_units(creds.community_id, units)
         except DatabaseError:
             log.exception("could not remember unit names for community %s", creds.community_id)
         idents = [unit.id for unit in units]

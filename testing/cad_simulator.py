@@ -37,8 +37,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from bot.cad.codes import RecordType
 from bot.cad.endpoints import ENDPOINT_WORDING_TYPES, type_for_path
-from bot.cad.models import RecordType
 from bot.cad.tiers import MIN_TIER, Tier
 from testing.cad_simulator_v2 import SimulatorV2
 

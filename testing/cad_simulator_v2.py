@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot.cad.models import LookupSearchType, RecordType
+from bot.cad.codes import RecordType
+from bot.cad.models import LookupSearchType
 from bot.cad.v2_endpoints import OPERATIONS, WINDOW_S, Operation
 
 if TYPE_CHECKING:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import aiohttp
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from bot.cad.codes import RecordType
 from bot.cad.endpoints import READ_TYPES, path_for
 from bot.cad.errors import (
     REDACTED,
@@ -58,7 +59,6 @@ from bot.cad.models import (
     LookupSearchType,
     MemberTarget,
     NewDispatch,
-    RecordType,
     Server,
     Unit,
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from bot.cad.codes import RecordType
 from bot.cad.errors import CadPlanError
 from bot.cad.models import (
     Account,
@@ -26,7 +27,6 @@ from bot.cad.models import (
     LookupSearchType,
     MemberTarget,
     NewDispatch,
-    RecordType,
     Server,
     Unit,
 )

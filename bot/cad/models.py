@@ -1,18 +1,21 @@
-"""Pydantic models for what the Sonoran CAD API (v1 and v2) sends and accepts.
+"""The CAD's data, once: what the Sonoran CAD API (v1 and v2) answers, what its push events carry, and what
+the bot sends.
 
-Reading is lenient on purpose: the docs, the official SDK and real payloads disagree (``apiIds`` vs
-``apiId1``/``apiId2``, ``notes`` as ``""`` or a list or a bare string, numbers sent as strings, ``null``
-where a string is documented). Unknown members are ignored, ``null`` falls back to the field default,
-numeric strings become ints and numbers become strings. Python names are snake_case; wire names stay as
-aliases (``Field(alias="callId")``) and either may be used to build a model.
+Reading is lenient on purpose: the docs, the official SDK, the official parsers and real payloads disagree
+(``apiIds`` vs ``apiId1``/``apiId2``, ``notes`` as ``""`` or a list or a bare string, numbers sent as strings,
+``null`` where a string is documented). Every model read from the CAD derives from :class:`CadModel`, whose
+fields use the coercions of :mod:`bot.cad.coerce`: unknown members are ignored, ``null`` and odd shapes read as
+the field's default, and only a missing ID makes a payload invalid. Python names are snake_case, wire names
+camelCase; either builds a model. The models the bot *sends* (:class:`NewDispatch`, :class:`DispatchChanges`,
+:class:`BlipChanges`, :class:`CadCredentials`, :class:`MemberTarget`) are strict instead: a mistake there is
+ours and should fail loudly.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from enum import IntEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,78 +26,44 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
+
+from bot.cad.codes import (
+    CALL_ORIGIN,
+    CALL_STATUS,
+    RECORD_TYPE,
+    UNIT_STATUS,
+    CallOrigin,
+    CallStatus,
+    RecordType,
+)
+from bot.cad.coerce import (
+    AS_OBJECT,
+    AS_OBJECTS,
+    Flag,
+    FlagMap,
+    Float,
+    Int,
+    IntList,
+    OptFloat,
+    OptInt,
+    OptText,
+    ReqInt,
+    Text,
+    TextList,
+    TextMap,
+    as_list,
+    coerce_int,
+    coerce_object_list,
+    coerce_text,
+    coerce_text_list,
+    first_present,
+    merged_values,
+    object_or_empty,
+)
 
 # ---------------------------------------------------------------------------------------------- enums
-
-_E = TypeVar("_E", bound=IntEnum)
-
-
-class UnitStatus(IntEnum):
-    """Default unit status codes; communities may relabel them, so keep unknown numbers as plain ints."""
-
-    UNAVAILABLE = 0
-    BUSY = 1
-    AVAILABLE = 2
-    ENROUTE = 3
-    ON_SCENE = 4
-
-    @property
-    def label(self) -> str:
-        return _UNIT_STATUS_LABELS[self.value]
-
-
-_UNIT_STATUS_LABELS = {0: "Unavailable", 1: "Busy", 2: "Available", 3: "En route", 4: "On scene"}
-
-
-def unit_status_label(code: int) -> str:
-    """The default label for a status code, or ``Status 7`` for a code the community defined itself."""
-    return _UNIT_STATUS_LABELS.get(code, f"Status {code}")
-
-
-class CallOrigin(IntEnum):
-    CALLER = 0
-    RADIO_DISPATCH = 1
-    OBSERVED = 2
-    WALK_UP = 3
-
-    @property
-    def label(self) -> str:
-        return {0: "Caller", 1: "Radio dispatch", 2: "Observed", 3: "Walk-up"}[self.value]
-
-
-class CallStatus(IntEnum):
-    PENDING = 0
-    ACTIVE = 1
-    CLOSED = 2
-
-    @property
-    def label(self) -> str:
-        return {0: "Pending", 1: "Active", 2: "Closed"}[self.value]
-
-
-class RecordType(IntEnum):
-    WARRANT = 2
-    BOLO = 3
-    LICENSE = 4
-    VEHICLE_REGISTRATION = 5
-    CHARACTER = 7
-    POLICE_RECORD = 8
-    POLICE_REPORT = 9
-    MEDICAL_RECORD = 10
-    MEDICAL_REPORT = 11
-    FIRE_RECORD = 12
-    FIRE_REPORT = 13
-    DMV_RECORD = 14
-    LAW_RECORD = 15
-    LAW_REPORT = 16
-
-    @property
-    def label(self) -> str:
-        if self is RecordType.BOLO:
-            return "BOLO"
-        if self is RecordType.DMV_RECORD:
-            return "DMV Record"
-        return self.name.replace("_", " ").title()
+# The codes with labels (unit status, call status/origin/priority, record type) are in bot.cad.codes.
 
 
 class LookupSearchType(IntEnum):
@@ -114,81 +83,38 @@ class AccountStatus(IntEnum):
     BANNED = 4
 
 
-def _enum_or_none(enum: type[_E], value: int | None) -> _E | None:
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------- lenient types
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _as_list(value: Any) -> Any:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str | int | float | dict):
-        return [value]
-    return value
-
-
-def _text_map(value: Any) -> Any:
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return {str(key): _as_text(item) for key, item in value.items() if item is not None}
-    return value
-
-
-def _non_blank_strings(value: Any) -> Any:
-    items = _as_list(value)
-    if isinstance(items, list):
-        return [_as_text(item) for item in items if item is not None and _as_text(item).strip()]
-    return items
-
-
-Text = Annotated[str, BeforeValidator(_as_text)]
-OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
-IntList = Annotated[
-    list[int], BeforeValidator(lambda v: [i for i in _as_list(v) if i is not None and i != ""])
-]
-StrList = Annotated[list[str], BeforeValidator(_non_blank_strings)]
-TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
+# ---------------------------------------------------------------------------------------------- base
 
 
 class CadModel(BaseModel):
-    """Base of every model read from the CAD."""
+    """Base of every model read from the CAD (API answers and push events alike).
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, coerce_numbers_to_str=True)
+    camelCase on the wire, snake_case attributes (either builds a model), unknown members ignored, immutable.
+    """
 
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        # The CAD sends null for strings and lists it documents as always present; the default is the honest
-        # reading of "nothing here".
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        return data
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+
+def _with_id(*keys: str, text: bool = False) -> Callable[[object], list[Any]]:
+    """A list validator keeping the objects that carry a usable ID (an integer, or non-blank ``text``) under
+    one of ``keys``: an item the bot cannot name or track is dropped rather than failing the whole list."""
+
+    def usable(item: Any) -> bool:
+        if isinstance(item, BaseModel):
+            return True
+        found = first_present(item, *keys)
+        return bool(coerce_text(found).strip()) if text else coerce_int(found) is not None
+
+    def keep(value: object) -> list[Any]:
+        return [item for item in coerce_object_list(value) if usable(item)]
+
+    return keep
 
 
 # ---------------------------------------------------------------------------------------------- credentials
@@ -304,7 +230,9 @@ class MemberTarget(BaseModel):
 # ---------------------------------------------------------------------------------------------- calls
 
 
-class CallNote(CadModel):
+class DispatchNote(CadModel):
+    """One note on a dispatch call (``call_note``). A bare string or number is read as the note's content."""
+
     time: Text = ""
     label: Text = ""
     type: Text = "text"
@@ -312,29 +240,69 @@ class CallNote(CadModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _bare_string(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"content": data}
-        return data
+    def _accept_bare_text(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return {"content": value}
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _text_unless_said(cls, value: str) -> str:
+        return value if value.strip() else "text"
+
+
+def _coerce_notes(value: object) -> list[Any]:
+    # Push docs send "" for "no notes", other pages an array; a single note may come bare.
+    notes: list[Any] = []
+    for item in as_list(value):
+        if isinstance(item, Mapping | BaseModel):
+            notes.append(object_or_empty(item))
+        elif isinstance(item, str) and item.strip():
+            notes.append(item)
+        elif isinstance(item, int | float) and not isinstance(item, bool):
+            notes.append(coerce_text(item))
+    return notes
+
+
+Notes = Annotated[list[DispatchNote], BeforeValidator(_coerce_notes)]
 
 
 class EmergencyCall(CadModel):
-    """A 911 call (``GET_CALLS.emergencyCalls``, ``EVENT_911.call``)."""
+    """A 911 call (``GET_CALLS.emergencyCalls``, ``EVENT_911.call``).
 
-    call_id: int = Field(alias="callId")
-    is_emergency: bool = Field(True, alias="isEmergency")
+    ``isEmergency`` missing reads as a civil call, as the official parsers read it; dispatchnotify's
+    ``emergency`` is the same flag. ``metadata`` is the call's ``metaData`` as text.
+    """
+
+    call_id: ReqInt
+    is_emergency: Flag = False
     caller: Text = ""
     location: Text = ""
     description: Text = ""
     metadata: TextMap = Field(default_factory=dict, alias="metaData")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = dict(value)
+        if payload.get("isEmergency") is None and payload.get("is_emergency") is None:
+            payload["isEmergency"] = payload.get("emergency")
+        return payload
+
 
 class DispatchCall(CadModel):
-    """A dispatch call (``GET_CALLS.activeCalls``/``closedCalls``, dispatch push events)."""
+    """A dispatch call (``GET_CALLS.activeCalls``/``closedCalls``, ``EVENT_DISPATCH_NEW``/``EDIT``, v2 answers).
 
-    call_id: int = Field(alias="callId")
-    origin: int = 0
-    status: int = 0
+    ``origin``, ``status`` and ``priority`` are None when the CAD did not say. ``primary`` is None when no
+    unit is primary: the CAD writes that as -1 (the contract) or 0 (real payloads), and no identifier has
+    an ID below 1.
+    """
+
+    call_id: ReqInt
+    origin: OptInt = None
+    status: OptInt = None
     priority: OptInt = None
     block: Text = ""
     address: Text = ""
@@ -342,40 +310,51 @@ class DispatchCall(CadModel):
     title: Text = ""
     code: Text = ""
     description: Text = ""
-    notes: list[CallNote] = Field(default_factory=list)
-    idents: IntList = Field(default_factory=list)
+    notes: Notes = []
+    idents: IntList = []
     primary: OptInt = None
-    track_primary: bool = Field(False, alias="trackPrimary")
+    track_primary: Flag = False
     metadata: TextMap = Field(default_factory=dict, alias="metaData")
-    updated: str | None = None
+    updated: OptText = None
 
-    @field_validator("notes", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _notes_any_shape(cls, value: Any) -> Any:
-        items = _as_list(value)
-        return [item for item in items if item not in (None, "")] if isinstance(items, list) else items
+    def _normalise(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        payload = dict(value)
+        if payload.get("callId") in (None, "") and payload.get("call_id") in (None, ""):
+            payload["callId"] = payload.get("id")
+        return payload
+
+    @field_validator("primary")
+    @classmethod
+    def _no_primary_below_one(cls, value: int | None) -> int | None:
+        return value if value is not None and value > 0 else None
 
     @property
     def origin_label(self) -> str:
-        known = _enum_or_none(CallOrigin, self.origin)
-        return known.label if known is not None else f"Origin {self.origin}"
+        return CALL_ORIGIN.label(self.origin)
 
     @property
     def status_label(self) -> str:
-        known = _enum_or_none(CallStatus, self.status)
-        return known.label if known is not None else f"Status {self.status}"
+        return CALL_STATUS.label(self.status)
 
     @property
     def is_closed(self) -> bool:
         return self.status == CallStatus.CLOSED
 
 
+CallList = Annotated[list[DispatchCall], BeforeValidator(_with_id("callId", "call_id", "id"))]
+EmergencyCallList = Annotated[list[EmergencyCall], BeforeValidator(_with_id("callId", "call_id"))]
+
+
 class CallsSnapshot(CadModel):
     """``GET_CALLS``: active dispatch calls, active 911 calls and recently closed dispatch calls."""
 
-    active_calls: list[DispatchCall] = Field(default_factory=list, alias="activeCalls")
-    emergency_calls: list[EmergencyCall] = Field(default_factory=list, alias="emergencyCalls")
-    closed_calls: list[DispatchCall] = Field(default_factory=list, alias="closedCalls")
+    active_calls: CallList = []
+    emergency_calls: EmergencyCallList = []
+    closed_calls: CallList = []
 
 
 class NewDispatch(BaseModel):
@@ -394,7 +373,7 @@ class NewDispatch(BaseModel):
     description: str = ""
     primary: int | None = None
     track_primary: bool | None = Field(None, alias="trackPrimary")
-    notes: list[CallNote] = Field(default_factory=list)
+    notes: list[DispatchNote] = Field(default_factory=list)
     metadata: dict[str, str] | None = Field(None, alias="metaData")
     units: list[str] = Field(default_factory=list, description="API IDs; the first becomes primary")
     accounts: list[str] = Field(default_factory=list, description="account UUIDs (Sonoran.js only)")
@@ -437,11 +416,12 @@ class DispatchChanges(BaseModel):
 
 
 class UnitData(CadModel):
-    """``unit.data``. ``api_ids`` merges the ``apiIds`` list and the ``apiId1``/``apiId2`` pair."""
+    """``unit.data``: who the unit is. ``api_ids`` merges the ``apiIds`` list and the ``apiId1``/``apiId2``
+    pair (the login event and GET_ACTIVE_UNITS disagree), without blanks or repeats."""
 
-    api_ids: list[str] = Field(default_factory=list, alias="apiIds")
-    community_user_id: Text = Field("", alias="communityUserId")
-    unit_num: Text = Field("", alias="unitNum")
+    api_ids: TextList = []
+    community_user_id: Text = ""
+    unit_num: Text = ""
     name: Text = ""
     district: Text = ""
     department: Text = ""
@@ -452,30 +432,38 @@ class UnitData(CadModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _merge_api_ids(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        merged: list[str] = []
-        listed = data.get("apiIds", data.get("api_ids"))
-        for candidate in [*_as_list(listed), data.get("apiId1"), data.get("apiId2")]:
-            text = _as_text(candidate).strip()
-            if text and text not in merged:
-                merged.append(text)
-        rest = {k: v for k, v in data.items() if k not in ("apiIds", "api_ids", "apiId1", "apiId2")}
-        return {**rest, "apiIds": merged}
+    def _merge_api_ids(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return object_or_empty(value)
+        payload = dict(value)
+        merged = coerce_text_list(merged_values(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
+        payload["apiIds"] = list(dict.fromkeys(merged))
+        for key in ("api_ids", "apiId1", "apiId2"):
+            payload.pop(key, None)
+        return payload
 
 
 class Unit(CadModel):
-    """A unit identifier (``GET_ACTIVE_UNITS``, ``EVENT_UNIT_LOGIN.unit``). ``id`` is the identifier ID."""
+    """A unit identifier (``GET_ACTIVE_UNITS``, ``EVENT_UNIT_LOGIN.unit``, the unit status/update events).
 
-    id: int
-    acc_id: Text = Field("", alias="accId")
-    status: int = 0
-    is_panic: bool = Field(False, alias="isPanic")
+    ``id`` is the identifier ID (``identId`` in some payloads); ``status`` is None when the CAD did not say.
+    """
+
+    id: ReqInt
+    acc_id: Text = ""
+    status: OptInt = None
+    is_panic: Flag = False
     location: Text = ""
     aop: Text = ""
-    is_dispatch: bool = Field(False, alias="isDispatch")
-    data: UnitData = Field(default_factory=UnitData)
+    is_dispatch: Flag = False
+    data: Annotated[UnitData, AS_OBJECT] = UnitData()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ident_id(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping) or value.get("id") not in (None, ""):
+            return value
+        return {**value, "id": value.get("identId")}
 
     @property
     def unit_num(self) -> str:
@@ -491,13 +479,22 @@ class Unit(CadModel):
 
     @property
     def status_label(self) -> str:
-        return unit_status_label(self.status)
+        return UNIT_STATUS.label(self.status)
 
     @property
     def display_name(self) -> str:
-        """``A-10 John Smith``, falling back to whichever part exists, then ``Unit 12``."""
-        parts = [part for part in (self.data.unit_num.strip(), self.data.name.strip()) if part]
-        return " ".join(parts) if parts else f"Unit {self.id}"
+        """What the unit calls itself: ``1A-12 Jordan Reyes``, whichever part exists, or "" when neither does
+        (so a name learnt earlier is not overwritten by a placeholder)."""
+        return " ".join(part for part in (self.data.unit_num.strip(), self.data.name.strip()) if part)
+
+    @property
+    def label(self) -> str:
+        """:attr:`display_name`, else ``Unit #12``: never blank."""
+        return self.display_name or f"Unit #{self.id}"
+
+
+UnitList = Annotated[list[Unit], BeforeValidator(_with_id("id", "identId"))]
+"""Units in a list; one without a usable ID cannot be named or tracked and is dropped."""
 
 
 class Account(CadModel):
@@ -505,12 +502,12 @@ class Account(CadModel):
 
     uuid: Text
     username: Text = ""
-    status: int = int(AccountStatus.ACTIVE)
-    joined: str | None = None
-    last_login: str | None = Field(None, alias="lastLogin")
-    permissions: dict[str, bool] = Field(default_factory=dict)
-    api_ids: StrList = Field(default_factory=list, alias="apiIds")
-    community_user_id: Text = Field("", alias="communityUserId")  # v2 only (the game's link)
+    status: Int = int(AccountStatus.ACTIVE)
+    joined: OptText = None
+    last_login: OptText = None
+    permissions: FlagMap = {}
+    api_ids: TextList = []
+    community_user_id: Text = ""  # v2 only (the game's link)
 
     @property
     def is_banned(self) -> bool:
@@ -521,8 +518,8 @@ class Account(CadModel):
 
 
 class BlipCoordinates(CadModel):
-    x: float = 0.0
-    y: float = 0.0
+    x: Float = 0.0
+    y: Float = 0.0
 
 
 class BlipData(CadModel):
@@ -535,14 +532,14 @@ class BlipData(CadModel):
 class Blip(CadModel):
     """A live-map blip. ``id`` is -1 until the CAD assigns one."""
 
-    id: int = -1
-    sub_type: str | None = Field(None, alias="subType")
-    coordinates: BlipCoordinates = Field(default_factory=BlipCoordinates)
-    radius: float | None = None
+    id: Int = -1
+    sub_type: OptText = None
+    coordinates: Annotated[BlipCoordinates, AS_OBJECT] = BlipCoordinates()
+    radius: OptFloat = None
     icon: Text = ""
     color: Text = ""
-    tooltip: str | None = None
-    data: list[BlipData] = Field(default_factory=list)
+    tooltip: OptText = None
+    data: Annotated[list[BlipData], AS_OBJECTS] = []
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -565,58 +562,61 @@ class BlipChanges(BaseModel):
 class Server(CadModel):
     """A CAD server (``GET_SERVERS``); ``map_ip``/``listener_port`` are where push events go over HTTP."""
 
-    id: int
+    id: ReqInt
     name: Text = ""
     description: Text = ""
-    signal: str | None = None
-    map_url: Text = Field("", alias="mapUrl")
-    map_ip: Text = Field("", alias="mapIp")
-    map_port: Text = Field("", alias="mapPort")
-    listener_port: Text = Field("", alias="listenerPort")
-    differing_outbound: bool = Field(False, alias="differingOutbound")
-    outbound_ip: Text = Field("", alias="outboundIp")
-    enable_map: bool = Field(False, alias="enableMap")
-    map_type: Text = Field("", alias="mapType")
-    is_static: bool = Field(False, alias="isStatic")
+    signal: OptText = None
+    map_url: Text = ""
+    map_ip: Text = ""
+    map_port: Text = ""
+    listener_port: Text = ""
+    differing_outbound: Flag = False
+    outbound_ip: Text = ""
+    enable_map: Flag = False
+    map_type: Text = ""
+    is_static: Flag = False
 
 
 # ---------------------------------------------------------------------------------------------- records
 
 
 class RecordField(CadModel):
+    """One field of a record. ``value`` is always text; premade sections keep structured values in ``data``."""
+
     type: Text = ""
     label: Text = ""
     value: Text = ""
     uid: Text = ""
     data: Any = None
-    options: StrList = Field(default_factory=list)
+    options: TextList = []
     size: OptInt = None
-    is_previewed: bool = Field(False, alias="isPreviewed")
-    is_supervisor: bool = Field(False, alias="isSupervisor")
-    is_required: bool = Field(False, alias="isRequired")
-    unique: bool = False
-    read_only: bool = Field(False, alias="readOnly")
+    is_previewed: Flag = False
+    is_supervisor: Flag = False
+    is_required: Flag = False
+    unique: Flag = False
+    read_only: Flag = False
     mask: Text = ""
 
 
 class RecordSection(CadModel):
-    category: int = 0
+    category: OptInt = None
     label: Text = ""
-    search_civ: bool = Field(False, alias="searchCiv")
-    search_veh: bool = Field(False, alias="searchVeh")
-    enable_duplicate: bool = Field(False, alias="enableDuplicate")
-    fields: list[RecordField] = Field(default_factory=list)
+    search_civ: Flag = False
+    search_veh: Flag = False
+    enable_duplicate: Flag = False
+    fields: Annotated[list[RecordField], AS_OBJECTS] = []
 
 
 class CustomRecord(CadModel):
-    """A custom record or report (character, warrant, registration...)."""
+    """A custom record or report (character, warrant, registration...): a typed header plus labelled
+    sections of fields (``LOOKUP`` answers and the record push events)."""
 
-    record_type_id: OptInt = Field(None, alias="recordTypeId")
+    record_type_id: OptInt = None
     id: OptInt = None
-    sync_id: Text = Field("", alias="syncId")
+    sync_id: Text = ""
     name: Text = ""
     type: OptInt = None
-    sections: list[RecordSection] = Field(default_factory=list)
+    sections: Annotated[list[RecordSection], AS_OBJECTS] = []
 
     def iter_fields(self) -> Iterator[RecordField]:
         for section in self.sections:
@@ -640,15 +640,12 @@ class CustomRecord(CadModel):
 
     @property
     def record_type(self) -> RecordType | None:
-        return _enum_or_none(RecordType, self.type)
+        return RecordType(self.type) if self.type is not None and self.type in RECORD_TYPE else None
 
     @property
     def type_label(self) -> str:
-        """The community's template name if it has one, else the standard type name."""
-        if self.name.strip():
-            return self.name.strip()
-        known = self.record_type
-        return known.label if known else "Record"
+        """The community's template name if it has one, else the standard type name, else "Record"."""
+        return self.name.strip() or RECORD_TYPE.label(self.type)
 
     @property
     def person_name(self) -> str:
@@ -669,6 +666,16 @@ class CustomRecord(CadModel):
         return f"{self.type_label} #{self.id}" if self.id is not None else self.type_label
 
 
+def _legacy_sections(value: object) -> dict[str, list[dict[str, Any]]]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(key): [dict(item) for item in items if isinstance(item, Mapping)]
+        for key, items in value.items()
+        if isinstance(items, list)
+    }
+
+
 class LookupResult(CadModel):
     """``LOOKUP``: ``{records: [...]}``, a bare array, or the legacy per-kind arrays.
 
@@ -676,20 +683,16 @@ class LookupResult(CadModel):
     and kept raw in ``legacy_sections`` so nothing the CAD sent is lost.
     """
 
-    records: list[CustomRecord] = Field(default_factory=list)
-    legacy_sections: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    records: Annotated[list[CustomRecord], AS_OBJECTS] = []
+    legacy_sections: Annotated[dict[str, list[dict[str, Any]]], BeforeValidator(_legacy_sections)] = {}
 
     @model_validator(mode="before")
     @classmethod
     def _any_shape(cls, data: Any) -> Any:
         if isinstance(data, list):
             return {"records": data}
-        if isinstance(data, dict) and "records" not in data and "legacy_sections" not in data:
-            sections = {
-                key: [item for item in value if isinstance(item, dict)]
-                for key, value in data.items()
-                if isinstance(value, list)
-            }
+        if isinstance(data, Mapping) and not {"records", "legacy_sections", "legacySections"} & set(data):
+            sections = _legacy_sections(data)
             return {
                 "records": [item for items in sections.values() for item in items],
                 "legacy_sections": sections,
@@ -713,7 +716,7 @@ class TemplateStatusOption(CadModel):
 
     id: Text
     label: Text = ""
-    status: int = int(CallStatus.ACTIVE)
+    status: Int = int(CallStatus.ACTIVE)
 
 
 class TemplateField(CadModel):
@@ -725,10 +728,10 @@ class TemplateField(CadModel):
     label: Text = ""
     binding: Text = ""
     size: OptInt = None
-    required: bool = False
-    locked: bool = False
+    required: Flag = False
+    locked: Flag = False
     placeholder: Text = ""
-    options: StrList = Field(default_factory=list)
+    options: TextList = []
 
 
 class TemplateSection(CadModel):
@@ -736,18 +739,18 @@ class TemplateSection(CadModel):
     label: Text = ""
     icon: Text = ""
     size: OptInt = None
-    fields: list[TemplateField] = Field(default_factory=list)
+    fields: Annotated[list[TemplateField], BeforeValidator(_with_id("uid", text=True))] = []
 
 
 class DispatchTemplate(CadModel):
     """A community's dispatch template (v2 ``/emergency/dispatch-templates``): the form a custom call fills."""
 
-    template_id: int = Field(alias="templateId")
+    template_id: ReqInt
     name: Text = ""
     version: OptInt = None
-    is_default: bool = Field(False, alias="isDefault")
-    status_options: list[TemplateStatusOption] = Field(default_factory=list, alias="statusOptions")
-    sections: list[TemplateSection] = Field(default_factory=list)
+    is_default: Flag = False
+    status_options: Annotated[list[TemplateStatusOption], BeforeValidator(_with_id("id", text=True))] = []
+    sections: Annotated[list[TemplateSection], AS_OBJECTS] = []
 
     def iter_fields(self) -> Iterator[TemplateField]:
         for section in self.sections:
@@ -767,15 +770,15 @@ class DispatchTemplate(CadModel):
 
 
 class CommunityInfo(CadModel):
-    com_id: Text = Field("", alias="comId")
+    com_id: Text = ""
     name: Text = ""
     timezone: Text = ""
-    custom_login_url: Text = Field("", alias="customLoginUrl")
+    custom_login_url: Text = ""
 
 
 class CadInfo(CadModel):
     """v2 ``/general/info``: the community behind the API key and its 10-codes."""
 
     uuid: Text = ""
-    community: CommunityInfo = Field(default_factory=CommunityInfo)
-    codes: StrList = Field(default_factory=list)
+    community: Annotated[CommunityInfo, AS_OBJECT] = CommunityInfo()
+    codes: TextList = []

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.cad.codes import RecordType
 from bot.cad.errors import (
     REDACTED,
     CadEmptySearchError,
@@ -42,7 +43,6 @@ from bot.cad.models import (
     LookupSearchType,
     MemberTarget,
     NewDispatch,
-    RecordType,
     Server,
     TargetKind,
     Unit,

@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.cad.events import parse_event
 from bot.cad.tiers import MIN_TIER, Tier
 from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.formatting.text import truncate
-from bot.push.events import parse_event
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
 
 PUSH_EVENT_PATH = "/sonorancad/event"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.formatting.context import CALL_ORIGIN_LABELS, Colour, FormatContext
+from bot.cad.codes import CALL_ORIGIN, CALL_STATUS, CallStatus
+from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import (
     call_name,
     call_title,
@@ -30,11 +31,11 @@ _PANIC_PROBLEM_LIMIT = 300
 
 
 def _status_word(state: DispatchCardState) -> str:
+    """The call's status as every screen names it; a call the CAD sent no status for is on the board, so
+    Active."""
     if state.closed:
-        return "CLOSED ✅"
-    if state.status == 0:
-        return "PENDING"
-    return "ACTIVE"
+        return f"{CALL_STATUS.label(CallStatus.CLOSED)} ✅"
+    return CALL_STATUS.label(state.status if state.status is not None else CallStatus.ACTIVE)
 
 
 def _iso(moment: datetime | None, ctx: FormatContext) -> str:
@@ -91,7 +92,7 @@ def render_dispatch_card(state: DispatchCardState, ctx: FormatContext) -> EmbedD
             field("Code", code if code and code != call_name(state.title, state.code) else None),
             field("Location", location_text(state.address, state.block)),
             field("Postal", neutralise(state.postal)),
-            field("Origin", CALL_ORIGIN_LABELS.get(state.origin) if state.origin is not None else None),
+            field("Origin", CALL_ORIGIN.label(state.origin) if state.origin is not None else None),
             field("Units", listing(units) if units else "None attached", inline=False),
         ],
     )
@@ -109,7 +110,7 @@ def render_dispatch_card(state: DispatchCardState, ctx: FormatContext) -> EmbedD
 
 
 def render_911_card(state: Emergency911CardState, ctx: FormatContext) -> EmbedDict:
-    """The live message for a 911 call: ACTIVE or REMOVED, caller, location, postal, description."""
+    """The live message for a 911 call: Active or Removed, caller, location, postal, description."""
     if state.is_emergency:
         title, colour = f"🚨 911 #{state.call_id} — EMERGENCY", Colour.RED
     else:
@@ -117,7 +118,7 @@ def render_911_card(state: Emergency911CardState, ctx: FormatContext) -> EmbedDi
     if state.removed:
         colour = Colour.GREY
     description = neutralise(state.description)
-    head = f"**{'REMOVED' if state.removed else 'ACTIVE'}**" + (
+    head = f"**{'Removed' if state.removed else CALL_STATUS.label(CallStatus.ACTIVE)}**" + (
         f"\n{description}" if description.strip() else ""
     )
     card = embed(

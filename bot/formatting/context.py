@@ -1,4 +1,5 @@
-"""What formatters need to know beyond the event itself, plus the CAD's enum labels and our colours."""
+"""What formatters need to know beyond the event itself (the community's unit names and status labels), and
+our colours. The CAD's own labels for its codes are in :mod:`bot.cad.codes`."""
 
 from __future__ import annotations
 
@@ -7,44 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from bot.cad.codes import UNIT_STATUS
 from bot.formatting.text import neutralise
-
-DEFAULT_STATUS_LABELS: Mapping[int, str] = MappingProxyType(
-    {0: "UNAVAILABLE", 1: "BUSY", 2: "AVAILABLE", 3: "ENROUTE", 4: "ON_SCENE"}
-)
-CALL_ORIGIN_LABELS: Mapping[int, str] = MappingProxyType(
-    {0: "Caller", 1: "Radio dispatch", 2: "Observed", 3: "Walk-up"}
-)
-CALL_STATUS_LABELS: Mapping[int, str] = MappingProxyType({0: "PENDING", 1: "ACTIVE", 2: "CLOSED"})
-RECORD_TYPE_LABELS: Mapping[int, str] = MappingProxyType(
-    {
-        2: "Warrant",
-        3: "BOLO",
-        4: "License",
-        5: "Vehicle Registration",
-        7: "Character",
-        8: "Police Record",
-        9: "Police Report",
-        10: "Medical Record",
-        11: "Medical Report",
-        12: "Fire Record",
-        13: "Fire Report",
-        14: "DMV Record",
-        15: "Law Record",
-        16: "Law Report",
-    }
-)
-TONE_TARGET_LABELS: Mapping[int, str] = MappingProxyType(
-    {
-        0: "All active units",
-        1: "Call",
-        2: "Agency",
-        3: "Department",
-        4: "Subdivision",
-        5: "Unit",
-        6: "Unit group",
-    }
-)
 
 
 class Colour:
@@ -70,8 +35,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _default_status_labels() -> Mapping[int, str]:
-    return DEFAULT_STATUS_LABELS
+def unit_status_text(status: int | None, custom: Mapping[int, str] | None = None) -> str:
+    """What every screen shows for a unit status: the community's own label for it (CAD text, neutralised)
+    when ``custom`` has one, else the CAD's default (``Available``), else ``Code 7``; ``Unknown`` for none."""
+    own = neutralise(custom.get(status, "")).strip() if custom and status is not None else ""
+    return own or UNIT_STATUS.label(status)
 
 
 @dataclass(frozen=True)
@@ -79,12 +47,13 @@ class FormatContext:
     """Per-guild facts for formatting: who the community is, what its units and statuses are called.
 
     ``unit_names`` maps identifier IDs to display names ("1A-12 Jordan Reyes") the bot has learnt;
-    ``status_labels`` the community's status names (CAD defaults otherwise); ``now`` the embed time.
+    ``status_labels`` the community's own names for status codes (the CAD's defaults otherwise); ``now`` the
+    embed time.
     """
 
     community_label: str
     unit_names: Mapping[int, str] = field(default_factory=dict)
-    status_labels: Mapping[int, str] = field(default_factory=_default_status_labels)
+    status_labels: Mapping[int, str] = field(default_factory=dict)
     now: datetime = field(default_factory=_utc_now)
 
     @property
@@ -108,8 +77,5 @@ class FormatContext:
         return f"Unit #{ident}" if ident is not None else "Unknown unit"
 
     def status_label(self, status: int | None) -> str:
-        """Safe label for a unit status: the community's name for it, else "Code 7"."""
-        if status is None:
-            return "Unknown"
-        label = neutralise(self.status_labels.get(status, "")).strip()
-        return label or f"Code {status}"
+        """Safe label for a unit status (see :func:`unit_status_text`)."""
+        return unit_status_text(status, self.status_labels)

@@ -9,20 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from bot.formatting.context import (
-    CALL_ORIGIN_LABELS,
-    CALL_STATUS_LABELS,
-    DEFAULT_STATUS_LABELS,
-    RECORD_TYPE_LABELS,
-    TONE_TARGET_LABELS,
-    Colour,
-    FormatContext,
+from bot.cad import events as ev
+from bot.cad.codes import (
+    CALL_ORIGIN,
+    CALL_PRIORITY,
+    CALL_STATUS,
+    RECORD_TYPE,
+    TONE_TARGET,
+    CallStatus,
+    ToneTargetType,
 )
+from bot.cad.coerce import coerce_int
+from bot.cad.models import CustomRecord, DispatchCall, Unit
+from bot.formatting.context import Colour, FormatContext
 from bot.formatting.limits import FIELD_VALUE_LIMIT, EmbedDict, clamp_embed
 from bot.formatting.text import discord_len, neutralise, truncate
-from bot.push import events as ev
 
-__all__ = ["DEFAULT_STATUS_LABELS", "FormatContext", "format_event"]
+__all__ = ["FormatContext", "format_event"]
 
 # Names listed in one field before the rest are summarised as "+N more".
 _MAX_LISTED = 20
@@ -215,7 +218,7 @@ def format_unit_group_rename(event: ev.UnitGroupRenameEvent, ctx: FormatContext)
     )
 
 
-def _unit_line(ctx: FormatContext, unit: ev.UnitPayload) -> str:
+def _unit_line(ctx: FormatContext, unit: Unit) -> str:
     parts = [f"{ctx.unit_label(unit.id, unit.display_name)} — **{ctx.status_label(unit.status)}**"]
     if unit.location.strip():
         parts.append(neutralise(unit.location))
@@ -258,7 +261,7 @@ def location_text(address: str, block: str) -> str:
 
 
 def priority_text(priority: int | None) -> str | None:
-    return f"P{priority}" if priority is not None else None
+    return CALL_PRIORITY.label(priority) if priority is not None else None
 
 
 def note_line(time: str, label: str, content: str, limit: int = 400) -> str:
@@ -284,7 +287,7 @@ def call_title(call_id: int, title: str, code: str, template: str = "#{id}") -> 
     return f"{heading} — {name}" if name else heading
 
 
-def _dispatch_fields(dispatch: ev.DispatchPayload, ctx: FormatContext) -> list[Field | None]:
+def _dispatch_fields(dispatch: DispatchCall, ctx: FormatContext) -> list[Field | None]:
     units = [
         f"{ctx.unit_label(ident)}{' ★' if ident == dispatch.primary else ''}" for ident in dispatch.idents
     ]
@@ -295,8 +298,8 @@ def _dispatch_fields(dispatch: ev.DispatchPayload, ctx: FormatContext) -> list[F
     return [
         field("Code", code if code and code != call_name(dispatch.title, dispatch.code) else None),
         field("Priority", priority_text(dispatch.priority)),
-        field("Status", CALL_STATUS_LABELS.get(dispatch.status) if dispatch.status is not None else None),
-        field("Origin", CALL_ORIGIN_LABELS.get(dispatch.origin) if dispatch.origin is not None else None),
+        field("Status", CALL_STATUS.label(dispatch.status) if dispatch.status is not None else None),
+        field("Origin", CALL_ORIGIN.label(dispatch.origin) if dispatch.origin is not None else None),
         field("Location", location_text(dispatch.address, dispatch.block)),
         field("Postal", neutralise(dispatch.postal)),
         field("Units", listing(units), inline=False),
@@ -321,7 +324,7 @@ def _dispatch_call(
     event: ev.DispatchNewEvent | ev.DispatchEditEvent, ctx: FormatContext, heading: str
 ) -> EmbedDict:
     dispatch = event.dispatch
-    closed = dispatch.status == 2
+    closed = dispatch.status == CallStatus.CLOSED
     colour = Colour.GREY if closed else Colour.for_priority(dispatch.priority)
     return embed(
         ctx,
@@ -391,17 +394,14 @@ def format_dispatch_bodycam(event: ev.DispatchBodycamEvent, ctx: FormatContext) 
 # Records
 
 
-def record_title(record: ev.CustomRecord) -> str:
-    name = neutralise(record.name).strip()
-    if not name and record.type is not None:
-        name = RECORD_TYPE_LABELS.get(record.type, "")
-    name = name or "Record"
+def record_title(record: CustomRecord) -> str:
+    name = neutralise(record.name).strip() or RECORD_TYPE.label(record.type)
     return f"{name} #{record.id}" if record.id is not None else name
 
 
-def record_fields(record: ev.CustomRecord) -> list[Field | None]:
+def record_fields(record: CustomRecord) -> list[Field | None]:
     fields: list[Field | None] = []
-    type_label = RECORD_TYPE_LABELS.get(record.type) if record.type is not None else None
+    type_label = RECORD_TYPE.known(record.type)
     if type_label and type_label != neutralise(record.name).strip():
         fields.append(field("Type", type_label))
     for section in record.sections:
@@ -450,14 +450,14 @@ def format_streetsign(event: ev.StreetSignUpdatedEvent, ctx: FormatContext) -> E
 
 def _tone_target(ctx: FormatContext, target: ev.ToneTarget) -> str:
     shown = neutralise(target.label).strip() or neutralise(target.value).strip()
-    if target.type == 0:
-        return TONE_TARGET_LABELS[0]
-    if target.type == 1:
+    if target.type == ToneTargetType.ALL_UNITS:
+        return TONE_TARGET.label(target.type)
+    if target.type == ToneTargetType.CALL:
         return f"Call #{shown}" if shown else "A call"
-    if target.type == 5:
-        ident = ev.coerce_int(target.value)
+    if target.type == ToneTargetType.UNIT:
+        ident = coerce_int(target.value)
         return ctx.unit_label(ident, target.label) if ident is not None else shown or "A unit"
-    kind = TONE_TARGET_LABELS.get(target.type, "Target") if target.type is not None else "Target"
+    kind = TONE_TARGET.label(target.type)
     return f"{kind}: {shown}" if shown else kind
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from bot.formatting.context import DEFAULT_STATUS_LABELS
+from bot.formatting.context import unit_status_text
 from bot.formatting.text import neutralise, truncate
 
 
@@ -42,14 +42,9 @@ def panic_not_confirmed(is_panic: bool, reason: str) -> str:
 PANIC_NOT_SENT = "The bot could not send it to the CAD; check the unit's panic in the CAD."
 
 
-def status_label(code: int, labels: Mapping[int, str] = DEFAULT_STATUS_LABELS) -> str:
-    """The community's name for a status code, else ``code 7``."""
-    label = neutralise(labels.get(code, "")).strip()
-    return label or f"code {code}"
-
-
-def status_confirmation(code: int, labels: Mapping[int, str] = DEFAULT_STATUS_LABELS) -> str:
-    return f"Your unit status is now **{status_label(code, labels)}**."
+def status_confirmation(code: int, labels: Mapping[int, str] | None = None) -> str:
+    """``Your unit status is now **En route**.`` (the community's own label for the code when known)."""
+    return f"Your unit status is now **{unit_status_text(code, labels)}**."
 
 
 STATUS_CHOICE_REQUIRED = (

@@ -11,19 +11,17 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from bot.cad.codes import CALL_PRIORITY, CALL_STATUS, CallStatus, RecordType
 from bot.cad.models import (
     Blip,
     CallsSnapshot,
-    CallStatus,
     CustomRecord,
     DispatchCall,
     EmergencyCall,
     RecordField,
-    RecordType,
     Unit,
-    UnitStatus,
 )
-from bot.formatting.context import Colour
+from bot.formatting.context import Colour, unit_status_text
 from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.formatting.text import neutralise, truncate
 
@@ -241,18 +239,11 @@ def _priority_key(call: DispatchCall) -> tuple[int, int]:
     return (call.priority if call.priority is not None else 99, call.call_id)
 
 
-def call_status_text(code: int) -> str:
-    try:
-        return CallStatus(code).label
-    except ValueError:
-        return f"Status {code}"
-
-
 def dispatch_call_field(call: DispatchCall) -> Field:
     heading = " ".join(part for part in (_inline(call.code, 40), _inline(call.title, 120)) if part)
     name = f"Call #{call.call_id}"
     if call.priority is not None:
-        name += f" · P{call.priority}"
+        name += f" · {CALL_PRIORITY.label(call.priority)}"
     if heading:
         name += f" · {heading}"
     place = _inline(call.address, 150)
@@ -264,8 +255,8 @@ def dispatch_call_field(call: DispatchCall) -> Field:
         f"📍 {place}" if place else "📍 No location given",
         f"👮 {_plural(units, 'unit')} attached" if units else "👮 No units attached",
     ]
-    if call.status != CallStatus.ACTIVE:
-        lines.append(f"Status: {call_status_text(call.status)}")
+    if call.status is not None and call.status != CallStatus.ACTIVE:
+        lines.append(f"Status: {CALL_STATUS.label(call.status)}")
     description = _safe(call.description, _DESCRIPTION_EXCERPT)
     if description:
         lines.append(description)
@@ -316,16 +307,8 @@ def no_units_message() -> str:
     return "No units are on duty right now."
 
 
-def unit_status_text(code: int) -> str:
-    """``Available`` for the CAD's default codes, ``Code 7`` for one the community defined."""
-    try:
-        return UnitStatus(code).label
-    except ValueError:
-        return f"Code {code}"
-
-
 def unit_line(unit: Unit) -> str:
-    name = _inline(unit.display_name, 100) or f"Unit {unit.id}"
+    name = _inline(unit.display_name, 100) or f"Unit #{unit.id}"
     department = _inline(unit.data.department, 40)
     if department:
         name += f" ({department})"

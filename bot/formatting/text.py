@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.cad.coerce import repair_surrogates
+
 ELLIPSIS = "…"
 ZERO_WIDTH_SPACE = "\u200b"
 
@@ -31,15 +33,6 @@ _INLINE_MARKDOWN = re.compile(r"([\\*_~|`\[\]])")
 # Line-start markdown that restyles text so it could pass for something else: quotes, headers, subtext.
 # (Lists only indent, so they are left alone.)
 _LINE_START_MARKDOWN = re.compile(r"^([ \t]*)(>|#|-#)", re.MULTILINE)
-
-
-def repair_surrogates(text: str) -> str:
-    """Replace lone UTF-16 surrogates with U+FFFD (joining valid pairs) so UTF-8/JSON encoding never fails."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
 
 
 def discord_len(text: str) -> int:

@@ -17,9 +17,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.push import events as ev
+from bot.cad import events as ev
+from bot.cad.codes import CallStatus
+from bot.cad.coerce import coerce_mapping, coerce_text, sanitise_json
+from bot.cad.models import DispatchCall, DispatchNote
 
-CLOSED_STATUS = 2
 # Notes kept in a stored card; older ones are only counted. Rendering shows fewer still.
 MAX_STORED_NOTES = 50
 
@@ -143,7 +145,7 @@ def _unique(idents: Iterable[int]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(idents))
 
 
-def _card_note(note: ev.DispatchNote) -> CardNote:
+def _card_note(note: DispatchNote) -> CardNote:
     return CardNote(time=note.time, label=note.label, content=note.content, type=note.type)
 
 
@@ -155,7 +157,7 @@ def _cap_notes(notes: tuple[CardNote, ...], earlier: int) -> tuple[tuple[CardNot
 
 
 def _from_payload(
-    payload: ev.DispatchPayload, previous: DispatchCardState | None, now: datetime
+    payload: DispatchCall, previous: DispatchCardState | None, now: datetime
 ) -> DispatchCardState:
     notes = tuple(_card_note(note) for note in payload.notes)
     earlier = 0
@@ -168,7 +170,9 @@ def _from_payload(
     if primary is None and previous is not None and previous.primary in attached:
         primary = previous.primary
     closed = (
-        payload.status == CLOSED_STATUS if payload.status is not None else bool(previous and previous.closed)
+        payload.status == CallStatus.CLOSED
+        if payload.status is not None
+        else bool(previous and previous.closed)
     )
     return DispatchCardState(
         call_id=payload.call_id,
@@ -239,7 +243,7 @@ def apply_911_event(
     if isinstance(event, ev.Emergency911Event):
         if state is not None and state.call_id != event.call.call_id:
             return state
-        metadata = {**event.meta_data, **event.call.meta_data}
+        metadata = {**event.metadata, **event.call.metadata}
         return Emergency911CardState(
             call_id=event.call.call_id,
             is_emergency=event.call.is_emergency,
@@ -264,7 +268,7 @@ def _flat_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
     for key, value in metadata.items():
         if isinstance(value, Mapping | list | tuple):
             continue
-        text = ev.coerce_text(value)
+        text = coerce_text(value)
         if text.strip():
             flat[str(key)] = text
     return flat
@@ -295,16 +299,16 @@ def is_card_event(event: ev.PushEvent) -> bool:
 
 
 def dispatch_state_from_call(call: object, now: datetime | None = None) -> DispatchCardState:
-    """A card for a call fetched or created through the API (a ``bot.cad`` DispatchCall, a push
-    ``DispatchPayload`` or a plain mapping; camelCase or snake_case fields).
+    """A card for a call fetched or created through the API (a ``DispatchCall`` or a plain mapping;
+    camelCase or snake_case fields).
 
     Raises ``pydantic.ValidationError`` when the object has no usable call ID.
     """
-    if isinstance(call, ev.DispatchPayload):
+    if isinstance(call, DispatchCall):
         payload = call
     else:
-        raw = ev.coerce_mapping(call) if not isinstance(call, Mapping) else dict(call)
-        payload = ev.DispatchPayload.model_validate(ev.sanitise_json(raw))
+        raw = coerce_mapping(call) if not isinstance(call, Mapping) else dict(call)
+        payload = DispatchCall.model_validate(sanitise_json(raw))
     return _from_payload(payload, None, _now(now))
 
 
@@ -356,7 +360,9 @@ def with_bodycam(
 
 def closed(state: DispatchCardState, *, now: datetime | None = None) -> DispatchCardState:
     """``state`` marked CLOSED."""
-    return state.model_copy(update={"closed": True, "status": CLOSED_STATUS, "updated_at": _now(now)})
+    return state.model_copy(
+        update={"closed": True, "status": int(CallStatus.CLOSED), "updated_at": _now(now)}
+    )
 
 
 def removed_911(state: Emergency911CardState, *, now: datetime | None = None) -> Emergency911CardState:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
+from bot.cad.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
 from bot.storage.db import DatabaseError, DatabaseUnavailableError

@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from bot.push.events import EVENT_MODELS, IGNORED_EVENT_TYPES
+from bot.cad.events import EVENT_MODELS, IGNORED_EVENT_TYPES
 
 # Event types become label values; an authenticated sender could still invent any number of them, so only
 # types the parser knows keep their name and everything else is counted under one label.

@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from bot.cad import events as ev
 from bot.config import ServerSettings
 from bot.formatting.limits import EmbedDict
-from bot.push import events as ev
 from bot.push.card_buttons import dispatch_card_components
 from bot.push.cards import CardKind
 from bot.push.delivery import DeliveryConfig, DeliveryWorker

@@ -48,11 +48,12 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from bot.cad import events as ev
+from bot.cad.models import Unit
 from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push import events as ev
 from bot.push.cards import (
     CardKind,
     DispatchCardState,
@@ -139,13 +140,16 @@ def pings_role(event: ev.PushEvent) -> bool:
     return isinstance(event, ev.Emergency911Event)
 
 
-def _units_named_by(event: ev.PushEvent) -> dict[int, str]:
-    units: list[ev.UnitPayload] = []
-    if isinstance(event, ev.UnitLoginEvent):
-        units.append(event.unit)
-    elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
-        units.extend(event.units)
+def _names_of(units: Iterable[Unit]) -> dict[int, str]:
     return {unit.id: unit.display_name for unit in units if unit.display_name.strip()}
+
+
+def _units_named_by(event: ev.PushEvent) -> dict[int, str]:
+    if isinstance(event, ev.UnitLoginEvent):
+        return _names_of([event.unit])
+    if isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
+        return _names_of(event.units)
+    return {}
 
 
 class UnitDirectory:
@@ -170,15 +174,13 @@ class UnitDirectory:
             return {}
         return ChainMap(learnt, await self._known(community_id))
 
-    async def learn_from(self, community_id: str | None, event: ev.PushEvent) -> None:
-        """Remember at once the names ``event`` carries (for callers outside the processor, e.g. a command
-        that fetched units from the CAD)."""
+    async def learn_units(self, community_id: str | None, units: Iterable[Unit]) -> None:
+        """Remember at once the names of units the CAD listed (for callers outside the processor, e.g. a
+        command that read the units on duty)."""
         if not community_id:
             return
         known = await self._known(community_id)
-        changed = {
-            ident: label for ident, label in _units_named_by(event).items() if known.get(ident) != label
-        }
+        changed = {ident: label for ident, label in _names_of(units).items() if known.get(ident) != label}
         if not changed:
             return
         await self._stored.remember(community_id, changed)

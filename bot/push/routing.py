@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.storage.models import Category
 
 _CATEGORY_BY_CLASS: Mapping[type[ev.PushEvent], Category] = {

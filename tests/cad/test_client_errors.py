@@ -157,9 +157,13 @@ async def test_json_expected_but_text_received(canned: tuple[Canned, CadClient])
     answer.body, answer.content_type = "{not json", "application/json"
     with pytest.raises(CadUnexpectedResponseError):
         await client.get_calls(CREDS)
-    answer.body = '{"activeCalls": "nope"}'
+    answer.body = '["not", "an", "object"]'
     with pytest.raises(CadUnexpectedResponseError):
         await client.get_calls(CREDS)
+    # Inside an object, a member of the wrong shape reads as its default, as in every CAD model.
+    answer.body = '{"activeCalls": "nope", "emergencyCalls": [{"callId": 7}]}'
+    snapshot = await client.get_calls(CREDS)
+    assert (snapshot.active_calls, [call.call_id for call in snapshot.emergency_calls]) == ([], [7])
 
 
 async def test_json_without_a_json_content_type_is_still_parsed(canned: tuple[Canned, CadClient]) -> None:

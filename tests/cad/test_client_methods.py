@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.cad.client import CadClient
+from bot.cad.codes import RecordType
 from bot.cad.errors import CadEmptySearchError, CadNotLinkedError
 from bot.cad.models import (
     Blip,
@@ -16,7 +17,6 @@ from bot.cad.models import (
     CadCredentials,
     LookupSearchType,
     NewDispatch,
-    RecordType,
 )
 from bot.cad.tiers import Tier
 from testing.cad_simulator import CadSimulator, SimAccount, SimCommunity, SimUnit

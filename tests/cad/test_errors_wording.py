@@ -1,7 +1,8 @@
 """A timed-out read and a timed-out write need different advice."""
 
+from bot.cad.codes import CallOrigin, CallStatus
 from bot.cad.errors import CadTimeoutError
-from bot.cad.models import CallOrigin, CallStatus, DispatchCall
+from bot.cad.models import DispatchCall
 
 
 def test_timed_out_read_just_says_try_again() -> None:

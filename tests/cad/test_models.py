@@ -7,23 +7,22 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from bot.cad.codes import RecordType
+from bot.cad.events import parse_event
 from bot.cad.models import (
     Account,
     Blip,
     CadCredentials,
-    CallNote,
-    CallOrigin,
-    CallStatus,
+    CallsSnapshot,
     CustomRecord,
     DispatchCall,
+    DispatchNote,
+    DispatchTemplate,
     EmergencyCall,
     LookupResult,
     NewDispatch,
-    RecordType,
     Server,
     Unit,
-    UnitStatus,
-    unit_status_label,
 )
 
 KEY = "sk-MODEL-secret-9d8c"
@@ -94,12 +93,12 @@ class TestUnits:
     def test_single_api_id_string_and_fallback_name(self) -> None:
         unit = Unit.model_validate({"id": 4, "data": {"apiIds": "discord:5"}})
         assert unit.api_ids == ["discord:5"]
-        assert unit.display_name == "Unit 4"
+        assert unit.display_name == ""
+        assert unit.label == "Unit #4"
 
-    def test_status_labels(self) -> None:
-        assert UnitStatus.ON_SCENE.label == "On scene"
-        assert unit_status_label(2) == "Available"
-        assert unit_status_label(9) == "Status 9"
+    def test_status_label_is_the_shared_one(self) -> None:
+        assert Unit.model_validate({"id": 1, "status": 9}).status_label == "Code 9"
+        assert Unit.model_validate({"id": 1}).status_label == "Unknown"
 
 
 class TestCalls:
@@ -133,16 +132,14 @@ class TestCalls:
         assert call.idents == [5]
         assert call.metadata == {"x": "1.5", "silenceAlert": "true"}
         assert call.origin_label == "Walk-up" and call.status_label == "Closed" and call.is_closed
-        assert DispatchCall.model_validate({"callId": 1, "origin": 9}).origin_label == "Origin 9"
+        assert DispatchCall.model_validate({"callId": 1, "origin": 9}).origin_label == "Code 9"
 
     def test_emergency_call(self) -> None:
         call = EmergencyCall.model_validate({"callId": 1042, "isEmergency": False, "caller": None})
         assert call.is_emergency is False and call.caller == ""
-        assert CallOrigin.RADIO_DISPATCH.label == "Radio dispatch"
-        assert CallStatus.PENDING.label == "Pending"
 
     def test_call_note_from_a_string(self) -> None:
-        assert CallNote.model_validate("hello").content == "hello"
+        assert DispatchNote.model_validate("hello").content == "hello"
 
 
 class TestNewDispatch:
@@ -212,7 +209,7 @@ class TestRecords:
         assert record.field_value("FIRST") == "John"
         assert record.field_value("last") == "Smith"
         assert record.field_value("age") == "42"
-        assert record.field_value("flags") == '{"flags":["armed"]}'
+        assert record.field_value("flags") == ""  # an object is not text; structured values live in `data`
         assert record.field_value("missing") is None
         assert record.display_name == "John Smith"
         assert record.record_type is RecordType.CHARACTER
@@ -274,3 +271,95 @@ class TestOthers:
             "color": "",
             "data": [],
         }
+
+
+class TestOneModelForApiAndPush:
+    """The API clients and the push parser read the same payload into the same class, the same way. Each case
+    is a point where the two former copies (``Unit``/``UnitPayload``, ``DispatchCall``/``DispatchPayload``,
+    ``EmergencyCall``/``Emergency911Call``, two record trees) disagreed; the choice is pinned here."""
+
+    @staticmethod
+    def _pushed(type_: str, data: dict[str, Any]) -> Any:
+        outcome = parse_event(type_, data)
+        assert len(outcome.events) == 1, outcome
+        return outcome.events[0]
+
+    def test_the_push_events_carry_the_api_classes(self) -> None:
+        unit = {"id": 57, "status": 2, "data": {"unitNum": "1A-12", "name": "Jordan Reyes"}}
+        login = self._pushed("EVENT_UNIT_LOGIN", {"unit": unit})
+        assert login.unit == Unit.model_validate(unit)
+        call = {"callId": 311, "status": 1, "idents": [57], "notes": ["Suspect fled"]}
+        assert self._pushed("EVENT_DISPATCH_NEW", {"dispatch": call}).dispatch == DispatchCall.model_validate(
+            call
+        )
+        emergency = {"callId": 1042, "caller": "Maria", "metaData": {"postal": "7012"}}
+        assert self._pushed("EVENT_911", {"call": emergency}).call == EmergencyCall.model_validate(emergency)
+        record = {"id": 3, "type": 2, "sections": [{"fields": [{"uid": "last", "value": "Doe"}]}]}
+        assert self._pushed("EVENT_RECORD_ADD", {"record": record}).record == CustomRecord.model_validate(
+            record
+        )
+
+    def test_is_emergency_missing_reads_as_civil(self) -> None:
+        # The official parsers test the flag for truth, so a missing one is a civil call (v1 read it as an
+        # emergency); dispatchnotify's `emergency` is the same flag.
+        assert EmergencyCall.model_validate({"callId": 1}).is_emergency is False
+        assert EmergencyCall.model_validate({"callId": 1, "emergency": "true"}).is_emergency is True
+
+    @pytest.mark.parametrize("location", [{"x": 1.5, "y": 2}, ["a", {"b": 1}], None])
+    def test_a_location_sent_as_an_object_is_no_text(self, location: object) -> None:
+        # Never JSON or "None" in a text field (v1 wrote the object's JSON); a list of scalars is joined.
+        expected = "a" if isinstance(location, list) else ""
+        assert EmergencyCall.model_validate({"callId": 1, "location": location}).location == expected
+        assert Unit.model_validate({"id": 1, "location": location}).location == expected
+
+    @pytest.mark.parametrize("primary", [0, -1, "0", "", None, "x"])
+    def test_no_primary_unit_is_none(self, primary: object) -> None:
+        # The contract writes "no primary" as -1, real payloads as 0 (v1 kept both as IDs).
+        assert DispatchCall.model_validate({"callId": 1, "primary": primary}).primary is None
+        assert DispatchCall.model_validate({"callId": 1, "primary": "57"}).primary == 57
+
+    def test_a_unit_with_neither_number_nor_name(self) -> None:
+        # display_name stays blank so a name learnt earlier is not replaced by a placeholder (v1 said
+        # "Unit 12"); label is the one placeholder every screen shows.
+        unit = Unit.model_validate({"identId": "12", "data": {"unitNum": " ", "name": None}})
+        assert (unit.id, unit.display_name, unit.label) == (12, "", "Unit #12")
+        assert Unit.model_validate({"id": 12, "data": {"name": "Jordan"}}).label == "Jordan"
+
+    def test_metadata_is_one_text_map_under_one_name(self) -> None:
+        # `metadata` in Python, `metaData` on the wire (the push copy called it meta_data and kept any JSON).
+        call = DispatchCall.model_validate({"callId": 1, "metaData": {"postal": 7012, "deep": {"a": 1}}})
+        assert call.metadata == {"postal": "7012"}
+        assert call.model_dump(by_alias=True)["metaData"] == {"postal": "7012"}
+        assert EmergencyCall(call_id=1, metadata={"k": "v"}).metadata == {"k": "v"}
+
+    def test_status_origin_and_priority_not_sent_are_none(self) -> None:
+        # Not sent is not PENDING / CALLER / UNAVAILABLE (v1 read 0): an edit without a status must not
+        # reopen a closed card, and /units must not call a unit of unknown status "Unavailable".
+        call = DispatchCall.model_validate({"callId": 1})
+        assert (call.origin, call.status, call.priority, call.is_closed) == (None, None, None, False)
+        assert Unit.model_validate({"id": 1}).status is None
+
+    def test_lists_keep_the_items_they_can_use(self) -> None:
+        snapshot = CallsSnapshot.model_validate(
+            {
+                "activeCalls": [{"title": "no id"}, {"id": 5}, "junk", {"callId": "6"}],
+                "emergencyCalls": {"callId": 7},
+                "closedCalls": None,
+            }
+        )
+        assert [c.call_id for c in snapshot.active_calls] == [5, 6]
+        assert [c.call_id for c in snapshot.emergency_calls] == [7]
+        assert snapshot.closed_calls == []
+        template = DispatchTemplate.model_validate(
+            {"templateId": 1, "statusOptions": [{}, {"id": "open"}], "sections": [{"fields": {"label": "x"}}]}
+        )
+        assert [option.id for option in template.status_options] == ["open"]
+        assert template.sections[0].fields == []
+
+    def test_junk_in_a_field_reads_as_its_default(self) -> None:
+        account = Account.model_validate(
+            {"uuid": "u", "status": "banned?", "permissions": {"police": "yes", "x": None}, "joined": {}}
+        )
+        assert (account.status, account.permissions, account.joined) == (1, {"police": True}, None)
+        blip = Blip.model_validate({"id": None, "coordinates": "here", "radius": "nan", "data": [1, {}]})
+        assert (blip.id, blip.coordinates.x, blip.radius, len(blip.data)) == (-1, 0.0, None, 1)

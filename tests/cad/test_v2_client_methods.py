@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.cad.codes import RecordType
 from bot.cad.errors import (
     NOT_LINKED_HOW_TO,
     CadEmptySearchError,
@@ -22,7 +23,6 @@ from bot.cad.models import (
     LookupSearchType,
     MemberTarget,
     NewDispatch,
-    RecordType,
 )
 from bot.cad.tiers import Tier
 from bot.cad.v2 import CadV2Client

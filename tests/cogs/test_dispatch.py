@@ -156,7 +156,7 @@ async def test_new_creates_the_call_attaches_the_dispatcher_and_posts_a_live_car
     card = await desk.card()
     assert card.embeds[0].title == "📟 Call #7 — Traffic Stop"
     shown = card_text(card)
-    assert "PENDING" in shown and "P1" in shown and "7153" in shown
+    assert "Pending" in shown and "P1" in shown and "7153" in shown
     assert "D-01 Kim Morgan ★" in shown
     assert button_labels(card) == ["Attach me", "Detach me"]
     [post] = card_requests(world, "POST")
@@ -330,7 +330,7 @@ async def test_one_card_follows_the_call_from_creation_to_close(desk: Desk) -> N
 
     final = await desk.card()
     assert final.id == first.id
-    assert "CLOSED" in card_text(final)
+    assert "Closed ✅" in card_text(final)
     assert "Driver fled on foot" in card_text(final)
     assert button_labels(final) == []
     assert len(card_requests(world, "POST")) == 1
@@ -557,7 +557,7 @@ async def test_close_closes_the_call_and_takes_the_buttons_off_its_card(desk: De
     [sent] = desk.world.sim.requests_of("CLOSE_CALL")
     assert sent.data == [{"serverId": 1, "callId": call}]
     card = await desk.card()
-    assert "CLOSED" in card_text(card)
+    assert "Closed ✅" in card_text(card)
     assert button_labels(card) == []
 
 
@@ -570,7 +570,7 @@ async def test_close_works_on_standard_where_calls_cannot_be_listed(desk: Desk) 
 
     assert reply(result) == "✅ Call **#7** closed."
     assert desk.world.sim.requests_of("GET_CALLS") == []
-    assert "CLOSED" in card_text(await desk.card())
+    assert "Closed ✅" in card_text(await desk.card())
 
 
 async def test_closing_twice_is_refused_by_the_card(desk: Desk) -> None:
@@ -898,7 +898,7 @@ async def test_a_card_that_cannot_be_stored_does_not_hide_that_the_cad_acted(
         raise DatabaseUnavailableError("database or disk is full")
 
     monkeypatch.setattr(desk.pipeline, "update_card", disk_full)
-    monkeypatch.setattr(desk.pipeline.units, "learn_from", disk_full)
+    monkeypatch.setattr(desk.pipeline.units, "learn_units", disk_full)
     result = await desk.dispatcher.slash(
         desk.world.channel, "dispatch attach", call=call, member=desk.world.officer
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.storage.models import Category, CommandGroup
 from cogs.dispatch import Dispatch
 from tests.cogs._member_helpers import reply

@@ -6,7 +6,7 @@ import discord
 import pytest
 from simcord import OptionError
 
-from bot.cad.models import RecordType
+from bot.cad.codes import RecordType
 from bot.cad.tiers import Tier
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import Paginator

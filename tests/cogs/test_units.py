@@ -70,8 +70,8 @@ async def test_unit_status_sets_a_standard_status(world: World, officer_unit: An
     since = len(world.env.http_requests)
     result = await world.officer.slash(world.channel, "unit status", status=4)
 
-    # Markdown-escaped, so Discord shows the label exactly: ON_SCENE.
-    assert reply(result) == r"Your unit status is now **ON\_SCENE**."
+    # The same label as the picker, /units and the push embeds (bot.cad.codes).
+    assert reply(result) == "Your unit status is now **On scene**."
     assert answer_types(world, since)[0] == 5
     [sent] = world.sim.requests_of("UNIT_STATUS")
     assert sent.data == [{"account": OFFICER_UUID, "status": 4, "serverId": 1}]
@@ -84,7 +84,7 @@ async def test_unit_status_accepts_a_community_code(world: World, officer_unit: 
 
     result = await world.officer.slash(world.channel, "unit status", code=7)
 
-    assert reply(result) == "Your unit status is now **code 7**."
+    assert reply(result) == "Your unit status is now **Code 7**."
     [sent] = world.sim.requests_of("UNIT_STATUS")
     assert sent.data == [{"account": OFFICER_UUID, "status": 7, "serverId": 3}]
     assert officer_unit.status == 7

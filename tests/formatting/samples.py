@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.cad.events import PushEvent, parse_event
 from bot.formatting.events import FormatContext
-from bot.push.events import PushEvent, parse_event
 
 ACCOUNT = "5b0f6c1e-8d2a-4c3b-9f4e-2a7d1c9e0b11"
 

@@ -61,17 +61,17 @@ def test_911_card_goldens() -> None:
 def test_status_line_active_closed_removed() -> None:
     states = dict(life_of_a_call())
     ctx = make_context()
-    assert render_dispatch_card(states["edit"], ctx)["description"].startswith("**ACTIVE** · P1")
+    assert render_dispatch_card(states["edit"], ctx)["description"].startswith("**Active** · P1")
     closed = render_dispatch_card(states["closed"], ctx)
-    assert closed["description"].startswith("**CLOSED ✅**")
+    assert closed["description"].startswith("**Closed ✅**")
     assert closed["color"] == Colour.GREY
     pending = render_dispatch_card(DispatchCardState(call_id=1, status=0), ctx)
-    assert pending["description"].startswith("**PENDING**")
+    assert pending["description"].startswith("**Pending**")
     removed = render_911_card(Emergency911CardState(call_id=1, is_emergency=True, removed=True), ctx)
-    assert removed["description"].startswith("**REMOVED**")
+    assert removed["description"].startswith("**Removed**")
     assert removed["color"] == Colour.GREY
     active = render_911_card(Emergency911CardState(call_id=1, is_emergency=True), ctx)
-    assert active["description"] == "**ACTIVE**"
+    assert active["description"] == "**Active**"
     assert active["color"] == Colour.RED
 
 

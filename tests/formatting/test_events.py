@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from bot.cad import events as ev
 from bot.formatting import limits
-from bot.formatting.context import DEFAULT_STATUS_LABELS, Colour, FormatContext
+from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import FORMATTERS, format_event
-from bot.push import events as ev
 from tests.formatting.golden import assert_matches_golden
 from tests.formatting.samples import SAMPLE_ENVELOPES, make_context, parse_one
 
@@ -116,13 +116,19 @@ def test_unknown_units_are_numbered_and_known_ones_named() -> None:
 
 
 def test_status_labels_default_community_override_and_code_fallback() -> None:
-    assert DEFAULT_STATUS_LABELS[3] == "ENROUTE"
-    assert render("EVENT_UNIT_STATUS", {"identIds": [57], "status": 4})["title"].endswith("ON\\_SCENE")
+    assert render("EVENT_UNIT_STATUS", {"identIds": [57], "status": 4})["title"].endswith("On scene")
     custom = make_context(status_labels={3: "Responding"})
     assert render("EVENT_UNIT_STATUS", {"identIds": [57], "status": 3}, custom)["title"].endswith(
         "Responding"
     )
     assert render("EVENT_UNIT_STATUS", {"identIds": [57], "status": 7})["title"].endswith("Code 7")
+
+
+def test_call_codes_the_table_does_not_know_are_shown_by_number() -> None:
+    # The same "Code 7" as unknown unit statuses (these fields used to be left out).
+    embed = render("EVENT_DISPATCH_NEW", {"dispatch": {"callId": 1, "status": 7, "origin": 9, "priority": 5}})
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert (fields["Status"], fields["Origin"], fields["Priority"]) == ("Code 7", "Code 9", "P5")
 
 
 def test_footer_names_the_community_and_timestamp_is_context_time() -> None:

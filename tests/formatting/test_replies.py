@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from bot.cad.models import Blip, CallsSnapshot, CustomRecord, RecordType, Unit
+from bot.cad.codes import RecordType
+from bot.cad.models import (
+    Blip,
+    CallsSnapshot,
+    CustomRecord,
+    Unit,
+)
 from bot.formatting import replies
 from bot.formatting.limits import EMBED_TOTAL_LIMIT, FIELD_COUNT_LIMIT, FIELD_VALUE_LIMIT, embed_size
 
@@ -242,7 +248,8 @@ def test_calls_order_priority_then_911_emergencies_first() -> None:
         "911 #10 · Emergency",
         "911 #11 · Civil",
     ]
-    assert fields[0]["value"] == "📍 Postal 7012\n👮 3 units attached\nStatus: Pending"
+    # A call whose status the CAD did not send shows none (it used to read as "Pending").
+    assert fields[0]["value"] == "📍 Postal 7012\n👮 3 units attached"
     assert fields[1]["value"] == "📍 No location given\n👮 No units attached\nStatus: Pending"
     assert fields[5]["value"] == "**Caller:** Unknown\n**Location:** Not given"
     assert [page["footer"]["text"] for page in pages] == ["Page 1/2", "Page 2/2"]
@@ -271,7 +278,9 @@ def unit(ident: int, unit_num: str, name: str, status: int = 2, **extra: Any) ->
     ("code", "label"), [(0, "Unavailable"), (2, "Available"), (4, "On scene"), (7, "Code 7"), (12, "Code 12")]
 )
 def test_unit_status_labels_fall_back_to_code_numbers(code: int, label: str) -> None:
-    assert replies.unit_status_text(code) == label
+    # The same labels as the status picker and push embeds (bot.cad.codes).
+    [page] = replies.units_pages([unit(1, "A-1", "Al", status=code)])
+    assert page["description"] == f"**A-1 Al** — {label}"
 
 
 def test_units_put_panics_first_then_sort_by_unit_number() -> None:
@@ -299,7 +308,8 @@ def test_units_put_panics_first_then_sort_by_unit_number() -> None:
 def test_units_without_names_or_a_fresh_list() -> None:
     [page] = replies.units_pages([Unit.model_validate({"id": 12})], age_s=0.2)
 
-    assert page["description"] == "**Unit 12** — Unavailable"  # the model's default status
+    # No number or name: the one placeholder; no status sent: "Unknown" (it used to read as Unavailable).
+    assert page["description"] == "**Unit #12** — Unknown"
     assert page["footer"]["text"] == "1 unit"
     assert page["color"] == replies.Colour.GREEN
     assert replies.units_pages([]) == []

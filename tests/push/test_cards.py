@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from bot.cad.codes import CallStatus
+from bot.cad.events import PushEvent
 from bot.push import cards
 from bot.push.cards import CardKind, DispatchCardState, Emergency911CardState
-from bot.push.events import PushEvent
 from tests.formatting.samples import parse_one, sample_event
 
 T0 = datetime(2025, 3, 14, 21, 0, tzinfo=UTC)
@@ -74,7 +75,7 @@ def test_dispatch_card_through_a_calls_whole_life() -> None:
 
     state = reduce_dispatch(state, (sample_event("EVENT_DISPATCH_CLOSED"), at(6)))
     assert state.closed
-    assert state.status == cards.CLOSED_STATUS
+    assert state.status == CallStatus.CLOSED
     assert state.updated_at == at(6)
     # Earlier facts survive the later events.
     assert state.notes[0].content == "Suspect in custody"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.delivery import DeliveryConfig
 from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
@@ -52,7 +52,7 @@ async def test_a_backlog_is_packed_into_few_messages_in_order(push_world: PushWo
     push_world.fake.fail_channel(UNITS, None)
     await push_world.settle()
 
-    assert _titles(push_world, UNITS) == [f"🔄 Unit #{ident} — AVAILABLE" for ident in range(1, 26)]
+    assert _titles(push_world, UNITS) == [f"🔄 Unit #{ident} — Available" for ident in range(1, 26)]
     messages = push_world.fake.messages(UNITS)
     # The first message was fixed before the outage ended; the rest of the backlog goes 10 at a time.
     assert len(messages) <= 4
@@ -63,7 +63,7 @@ async def test_a_backlog_is_packed_into_few_messages_in_order(push_world: PushWo
 async def test_a_burst_respects_the_bucket_and_packs_instead_of_queueing(push_world: PushWorld) -> None:
     await asyncio.gather(*(push_world.post(_status_event(ident)) for ident in range(1, 31)))
     await push_world.settle()
-    assert sorted(_titles(push_world, UNITS)) == sorted(f"🔄 Unit #{i} — AVAILABLE" for i in range(1, 31))
+    assert sorted(_titles(push_world, UNITS)) == sorted(f"🔄 Unit #{i} — Available" for i in range(1, 31))
     assert len(push_world.fake.messages(UNITS)) < 30
     assert push_world.fake.exhausted_bucket_requests == []
     assert all(request.status != 429 for request in push_world.fake.requests)
@@ -165,7 +165,7 @@ async def test_a_rejected_packed_message_is_split_and_its_parts_delivered(push_w
     push_world.fake.fail_channel(UNITS, None)
     push_world.fake.max_embeds = 1  # Discord now refuses any packed message with a 400
     await push_world.settle()
-    assert _titles(push_world, UNITS) == [f"🔄 Unit #{ident} — AVAILABLE" for ident in range(1, 6)]
+    assert _titles(push_world, UNITS) == [f"🔄 Unit #{ident} — Available" for ident in range(1, 6)]
     assert all(len(message.embeds) == 1 for message in push_world.fake.messages(UNITS))
     assert any(request.status == 400 for request in push_world.fake.requests_to(UNITS))
     assert await _outbox(push_world, "failed") == []

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from bot.cad import events as ev
+from bot.cad.models import Unit
 from bot.formatting.cards import render_911_card, render_dispatch_card
 from bot.formatting.context import FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push import events as ev
 from bot.push.cards import (
     DispatchCardState,
     apply_911_event,
@@ -32,7 +33,7 @@ from tests.push.conftest import API_KEY, COMMUNITY_ID, GUILD_A, PushWorld, chann
 
 
 def _learnt_names(event: ev.PushEvent) -> dict[int, str]:
-    units: list[ev.UnitPayload] = []
+    units: list[Unit] = []
     if isinstance(event, ev.UnitLoginEvent):
         units.append(event.unit)
     elif isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
@@ -135,11 +136,29 @@ async def test_unit_directory_survives_a_restart(push_world: PushWorld) -> None:
 async def test_a_name_learnt_while_the_directory_loads_is_kept(push_world: PushWorld) -> None:
     # A command teaches a name while the delivery worker, drawing a card, loads the same community's names.
     directory = UnitDirectory(push_world.pipeline.store.unit_names)
-    named = ev.UnitUpdateEvent.model_validate({"units": [{"id": 57, "data": {"unitNum": "1A-12"}}]})
+    named = [Unit.model_validate({"id": 57, "data": {"unitNum": "1A-12"}})]
 
-    await asyncio.gather(directory.learn_from(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))
+    await asyncio.gather(directory.learn_units(COMMUNITY_ID, named), directory.names(COMMUNITY_ID))
 
     assert (await directory.names(COMMUNITY_ID)).get(57) == "1A-12"
+
+
+async def test_units_the_cad_listed_teach_their_names_and_a_nameless_one_blanks_none(
+    push_world: PushWorld,
+) -> None:
+    # What /panic and /dispatch do with the units on duty they read: the same Unit the API returned.
+    directory = UnitDirectory(push_world.pipeline.store.unit_names)
+    listed = [
+        Unit.model_validate({"id": 57, "data": {"unitNum": "1A-12", "name": "Jordan Reyes"}}),
+        Unit.model_validate({"id": 58}),
+    ]
+    await directory.learn_units(COMMUNITY_ID, listed)
+    await directory.learn_units(COMMUNITY_ID, [Unit.model_validate({"id": 57, "data": {"name": " "}})])
+
+    assert dict(await directory.names(COMMUNITY_ID)) == {57: "1A-12 Jordan Reyes"}
+    assert dict(await UnitDirectory(push_world.pipeline.store.unit_names).names(COMMUNITY_ID)) == {
+        57: "1A-12 Jordan Reyes"
+    }
 
 
 async def test_unit_update_renames_a_unit(push_world: PushWorld) -> None:

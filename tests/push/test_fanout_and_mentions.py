@@ -51,7 +51,7 @@ async def test_each_guild_gets_its_own_live_card(push_world: PushWorld) -> None:
     for guild in (GUILD_A, GUILD_B):
         [card] = push_world.fake.messages(channel_of(guild, Category.DISPATCH))
         assert len(card.edits) == 1
-        assert "CLOSED" in card.embeds[0]["description"]
+        assert "Closed ✅" in card.embeds[0]["description"]
 
 
 async def test_ping_role_sounds_only_for_911_and_panic(push_world: PushWorld) -> None:

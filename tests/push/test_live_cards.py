@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.cards import CardKind, DispatchCardState, closed, dispatch_state_from_call, with_note
 from bot.storage.models import Category
 from tests.push.conftest import GUILD_A, GUILD_B, PING_ROLE, PushWorld, channel_of, envelope
@@ -76,7 +76,7 @@ async def test_dispatch_card_through_a_whole_call(push_world: PushWorld) -> None
     [card] = push_world.fake.messages(DISPATCH_CHANNEL)
     assert {request.message_id for request in edits} == {card.id}
     final = _text(card.embeds[0])
-    assert "CLOSED" in final
+    assert "Closed ✅" in final
     assert "Traffic Stop - Felony" in final
     assert "Driver fled" in final
     assert "1A-14 Sam Ortiz" in final and "📹" in final
@@ -95,7 +95,7 @@ async def test_911_card_is_posted_then_marked_removed(push_world: PushWorld) -> 
     [card] = push_world.fake.messages(CALLS_911_CHANNEL)
     assert len(push_world.fake.requests_to(CALLS_911_CHANNEL, "POST")) == 1
     assert len(card.edits) == 1
-    assert "REMOVED" in _text(card.embeds[0]).upper()
+    assert "**Removed**" in _text(card.embeds[0])
 
 
 async def test_updates_faster_than_discord_coalesce_into_one_edit_of_the_latest_state(
@@ -140,7 +140,7 @@ async def test_a_deleted_card_is_posted_again_and_edits_follow_it(push_world: Pu
     await _step(push_world, "EVENT_DISPATCH_CLOSED", {"callIds": [311]})
     [still_second] = push_world.fake.messages(DISPATCH_CHANNEL)
     assert still_second.id == second.id
-    assert "CLOSED" in still_second.embeds[0]["description"]
+    assert "Closed ✅" in still_second.embeds[0]["description"]
 
 
 async def test_events_for_calls_without_a_card_are_posted_as_plain_embeds(push_world: PushWorld) -> None:
@@ -182,7 +182,7 @@ async def test_update_card_applies_api_made_changes(push_world: PushWorld) -> No
     await push_world.settle()
     [card] = push_world.fake.messages(DISPATCH_CHANNEL)
     assert "Units en route" in _text(card.embeds[0])
-    assert "CLOSED" in _text(card.embeds[0])
+    assert "Closed ✅" in _text(card.embeds[0])
     # API-made changes touch this guild only.
     assert push_world.fake.messages(channel_of(GUILD_B, Category.DISPATCH)) == []
 
@@ -234,7 +234,7 @@ async def test_closing_a_call_with_a_card_and_one_without_shows_both(push_world:
     await _step(push_world, "EVENT_DISPATCH_CLOSED", {"callIds": [311, 316]})
 
     card, closed_post = push_world.fake.messages(DISPATCH_CHANNEL)
-    assert "CLOSED" in _text(card.embeds[0]) and len(card.edits) == 1
+    assert "Closed ✅" in _text(card.embeds[0]) and len(card.edits) == 1
     # The call guild A never saw open gets the ordinary post, naming only it.
     [embed] = closed_post.embeds
     assert embed["title"] == "✅ Call #316 closed"
@@ -256,7 +256,7 @@ async def test_removing_911_calls_with_and_without_cards_shows_every_one_once(pu
 
     first, second, removed_post = push_world.fake.messages(CALLS_911_CHANNEL)
     for card in (first, second):
-        assert "REMOVED" in _text(card.embeds[0]).upper() and len(card.edits) == 1
+        assert "**Removed**" in _text(card.embeds[0]) and len(card.edits) == 1
     # One post for the event, naming just the calls that had no card.
     [embed] = removed_post.embeds
     assert embed["title"] == "911 calls removed"
@@ -272,4 +272,4 @@ async def test_a_close_that_only_names_calls_with_cards_posts_nothing_more(push_
 
     cards = push_world.fake.messages(DISPATCH_CHANNEL)
     assert len(cards) == 2
-    assert all("CLOSED" in _text(card.embeds[0]) for card in cards)
+    assert all("Closed ✅" in _text(card.embeds[0]) for card in cards)

@@ -13,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 import bot.push.processor as processor_module
-from bot.push import events as ev
+from bot.cad import events as ev
 from bot.push.cards import DispatchCardState, apply_dispatch_event
 from bot.push.metrics import PushMetrics
 from bot.push.processor import PushProcessor, UnitDirectory

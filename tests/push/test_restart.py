@@ -25,7 +25,7 @@ def _status_event(ident: int) -> dict[str, Any]:
 
 
 def _expected_titles(count: int) -> list[str]:
-    return [f"🔄 Unit #{ident} — AVAILABLE" for ident in range(1, count + 1)]
+    return [f"🔄 Unit #{ident} — Available" for ident in range(1, count + 1)]
 
 
 async def _until(predicate: Any, timeout_s: float = 10.0) -> None:

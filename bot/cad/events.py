@@ -1,429 +1,59 @@
-"""Pydantic models for every Sonoran CAD push event, and a parser that never raises.
+"""Every Sonoran CAD push event as a model, and a parser that never raises.
 
 The contract (``push-events.yaml``) is loose in known places: docs and official parsers disagree on
 arrays vs objects, scalar vs list IDs, legacy field and type names, and where some fields live. The
 models below accept every documented and observed variant and normalise them to one shape, so nothing
-downstream has to care. Field names are snake_case; the CAD's camelCase names are accepted as aliases.
+downstream has to care. The objects events carry (units, dispatch and 911 calls, notes, records) are the
+same classes the API clients return (:mod:`bot.cad.models`); field names are snake_case and the CAD's
+camelCase names are accepted as aliases.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
-from bot.formatting.text import repair_surrogates
+from bot.cad.coerce import (
+    AS_OBJECTS,
+    Flag,
+    IntList,
+    OptFloat,
+    OptInt,
+    ReqInt,
+    ReqText,
+    Text,
+    TextList,
+    TextMap,
+    coerce_int,
+    coerce_int_list,
+    coerce_mapping,
+    coerce_object_list,
+    coerce_text_list,
+    first_present,
+    merged_values,
+    object_or_empty,
+    repair_surrogates,
+    sanitise_json,
+)
+from bot.cad.models import (
+    CadModel,
+    CustomRecord,
+    DispatchCall,
+    DispatchNote,
+    EmergencyCall,
+    Unit,
+    UnitList,
+)
 
 log = logging.getLogger(__name__)
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
-# Deeper nesting than any real payload has; beyond it the value is dropped instead of recursed into.
-_MAX_DEPTH = 32
-# Far more values than a push body within the listener's size limit can hold.
-_MAX_NODES = 100_000
-_TRUE_WORDS = frozenset({"true", "yes", "on", "1", "y", "t"})
-
 
 # --------------------------------------------------------------------------------------------------
-# Lenient scalar coercion. Each function accepts anything and returns a clean value or a neutral one.
-
-
-def coerce_int(value: object) -> int | None:
-    """An int from an int, an integral float or a numeric string; None for anything else or out of int64."""
-    if isinstance(value, bool):
-        return None
-    result: int
-    if isinstance(value, int):
-        result = value
-    elif isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            return None
-        result = int(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text or len(text) > 40:
-            return None
-        try:
-            result = int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            if not math.isfinite(number) or not number.is_integer():
-                return None
-            result = int(number)
-    else:
-        return None
-    return result if _INT64_MIN <= result <= _INT64_MAX else None
-
-
-def coerce_float(value: object) -> float | None:
-    """A finite float from a number or numeric string; None otherwise (NaN would break JSON)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str) and 0 < len(value.strip()) <= 64:
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def coerce_bool(value: object) -> bool:
-    """Truthiness as the CAD means it: true/1/"true"/"yes" are on; missing, null and anything odd are off."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value != 0 and not (isinstance(value, float) and math.isnan(value))
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE_WORDS
-    return False
-
-
-def coerce_optional_bool(value: object) -> bool | None:
-    return None if value is None or value == "" else coerce_bool(value)
-
-
-def coerce_text(value: object) -> str:
-    """A string from text or a scalar; lists of scalars are joined; objects and null become ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return repair_surrogates(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return ""
-        return str(int(value)) if value.is_integer() else str(value)
-    if isinstance(value, list | tuple):
-        parts = (coerce_text(item) for item in value if not isinstance(item, Mapping | list | tuple))
-        return ", ".join(part for part in parts if part.strip())
-    return ""
-
-
-def _as_list(value: object) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]
-
-
-def coerce_int_list(value: object) -> list[int]:
-    """Integers from a list or a lone scalar, unparseable items dropped, duplicates removed (order kept)."""
-    seen: dict[int, None] = {}
-    for item in _as_list(value):
-        number = coerce_int(item)
-        if number is not None:
-            seen.setdefault(number, None)
-    return list(seen)
-
-
-def coerce_text_list(value: object) -> list[str]:
-    """Non-blank strings from a list or a lone scalar."""
-    texts = (coerce_text(item) for item in _as_list(value) if not isinstance(item, Mapping | list | tuple))
-    return [text for text in texts if text.strip()]
-
-
-def coerce_mapping(value: object) -> dict[str, Any]:
-    """A plain dict from a mapping or a pydantic model (e.g. a ``bot.cad`` model); {} for anything else."""
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, Mapping):
-        return {str(key): item for key, item in value.items()}
-    return {}
-
-
-def _object_or_empty(value: object) -> Any:
-    """Our own nested model as is, any other object as a dict, and anything else as an empty object."""
-    return value if isinstance(value, CadModel) else coerce_mapping(value)
-
-
-def coerce_object_list(value: object) -> list[Any]:
-    """Only the object elements of a list (or a lone object); anything else is noise and is dropped."""
-    return [_object_or_empty(item) for item in _as_list(value) if isinstance(item, Mapping | BaseModel)]
-
-
-def _require_int(value: object) -> int:
-    number = coerce_int(value)
-    if number is None:
-        raise ValueError("expected an integer ID")
-    return number
-
-
-def _require_text(value: object) -> str:
-    text = coerce_text(value)
-    if not text.strip():
-        raise ValueError("expected a non-empty string")
-    return text
-
-
-ReqInt = Annotated[int, BeforeValidator(_require_int)]
-OptInt = Annotated[int | None, BeforeValidator(coerce_int)]
-OptFloat = Annotated[float | None, BeforeValidator(coerce_float)]
-Flag = Annotated[bool, BeforeValidator(coerce_bool)]
-OptFlag = Annotated[bool | None, BeforeValidator(coerce_optional_bool)]
-Text = Annotated[str, BeforeValidator(coerce_text)]
-ReqText = Annotated[str, BeforeValidator(_require_text)]
-IntList = Annotated[list[int], BeforeValidator(coerce_int_list)]
-TextList = Annotated[list[str], BeforeValidator(coerce_text_list)]
-Meta = Annotated[dict[str, Any], BeforeValidator(coerce_mapping)]
-
-
-def _first_present(payload: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if payload.get(key) not in (None, ""):
-            return payload[key]
-    return None
-
-
-def _merged_ids(payload: Mapping[str, Any], *keys: str) -> list[Any]:
-    """Values of several single/list ID fields (e.g. legacy ``identId`` beside ``identIds``) in one list."""
-    merged: list[Any] = []
-    for key in keys:
-        merged.extend(_as_list(payload.get(key)))
-    return merged
-
-
-def sanitise_json(value: object) -> Any:
-    """A copy of decoded JSON with every string surrogate-repaired and absurd nesting or size cut off.
-
-    Decoded JSON is a tree, but a Python caller could pass shared references (a DAG) whose tree walk
-    is exponential; the node budget keeps the walk linear in what we actually keep.
-    """
-    budget = [_MAX_NODES]
-    return _sanitise(value, 0, budget)
-
-
-def _sanitise(value: object, depth: int, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if depth > _MAX_DEPTH or budget[0] < 0:
-        return None
-    if isinstance(value, str):
-        return repair_surrogates(value)
-    if isinstance(value, Mapping):
-        return {
-            repair_surrogates(str(key)): _sanitise(item, depth + 1, budget) for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_sanitise(item, depth + 1, budget) for item in value]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return None
-
-
-# --------------------------------------------------------------------------------------------------
-# Shared objects
-
-
-class CadModel(BaseModel):
-    """Base for CAD payload models: camelCase in, snake_case attributes, unknown members ignored."""
-
-    model_config = ConfigDict(
-        extra="ignore",
-        frozen=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
-
-
-class DispatchNote(CadModel):
-    """One note on a dispatch call. A bare string is read as the note's content."""
-
-    time: Text = ""
-    label: Text = ""
-    type: Text = "text"
-    content: Text = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _accept_bare_text(cls, value: Any) -> Any:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return {"content": value}
-        return value
-
-
-def _coerce_notes(value: object) -> list[Any]:
-    # Push docs send "" for "no notes", other pages an array; a single note may come bare.
-    notes: list[Any] = []
-    for item in _as_list(value):
-        if isinstance(item, Mapping | BaseModel):
-            notes.append(_object_or_empty(item))
-        elif isinstance(item, str) and item.strip():
-            notes.append(item)
-        elif isinstance(item, int | float) and not isinstance(item, bool):
-            notes.append(coerce_text(item))
-    return notes
-
-
-Notes = Annotated[list[DispatchNote], BeforeValidator(_coerce_notes)]
-
-
-class UnitData(CadModel):
-    """The ``unit.data`` block: who the unit is. API IDs from ``apiIds[]`` and ``apiId1``/``apiId2`` merge."""
-
-    api_ids: TextList = []
-    community_user_id: Text = ""
-    unit_num: Text = ""
-    name: Text = ""
-    district: Text = ""
-    department: Text = ""
-    subdivision: Text = ""
-    rank: Text = ""
-    group: Text = ""
-    page: OptInt = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _merge_api_ids(cls, value: Any) -> Any:
-        if isinstance(value, CadModel) or not isinstance(value, Mapping):
-            return _object_or_empty(value)
-        payload = dict(value)
-        merged = coerce_text_list(_merged_ids(payload, "apiIds", "api_ids", "apiId1", "apiId2"))
-        payload["apiIds"] = list(dict.fromkeys(merged))
-        payload.pop("api_ids", None)
-        return payload
-
-
-def _units(value: object) -> list[Any]:
-    # A unit without a usable ID cannot be named or tracked; drop it rather than reject the event.
-    units = []
-    for item in coerce_object_list(value):
-        if isinstance(item, UnitPayload) or coerce_int(_first_present(item, "id", "identId")) is not None:
-            units.append(item)
-    return units
-
-
-class UnitPayload(CadModel):
-    """A unit (identifier) as pushed by login, status and update events."""
-
-    id: ReqInt
-    acc_id: Text = ""
-    status: OptInt = None
-    is_panic: Flag = False
-    location: Text = ""
-    aop: Text = ""
-    data: UnitData = UnitData()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("id") in (None, ""):
-            payload["id"] = payload.get("identId")
-        payload["data"] = _object_or_empty(payload.get("data"))
-        return payload
-
-    @property
-    def display_name(self) -> str:
-        """Unit number and name, whichever are known, e.g. "1A-12 Jordan Reyes" (may be empty)."""
-        return " ".join(part.strip() for part in (self.data.unit_num, self.data.name) if part.strip())
-
-
-UnitList = Annotated[list[UnitPayload], BeforeValidator(_units)]
-
-
-class DispatchPayload(CadModel):
-    """A dispatch call as pushed by the new/edit events (also accepts an API ``DispatchCall`` dump)."""
-
-    call_id: ReqInt
-    origin: OptInt = None
-    status: OptInt = None
-    priority: OptInt = None
-    block: Text = ""
-    address: Text = ""
-    postal: Text = ""
-    title: Text = ""
-    code: Text = ""
-    description: Text = ""
-    notes: Notes = []
-    idents: IntList = []
-    primary: OptInt = None
-    track_primary: OptFlag = None
-    meta_data: Meta = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("callId") in (None, "") and payload.get("call_id") in (None, ""):
-            payload["callId"] = payload.get("id")
-        primary = coerce_int(payload.get("primary"))
-        # 0 is how an unset primary unit is written; no identifier has ID 0.
-        payload["primary"] = primary if primary and primary > 0 else None
-        return payload
-
-
-class Emergency911Call(CadModel):
-    """The ``call`` block of ``EVENT_911``. ``emergency`` is read as ``isEmergency`` (dispatchnotify does)."""
-
-    call_id: ReqInt
-    is_emergency: Flag = False
-    caller: Text = ""
-    location: Text = ""
-    description: Text = ""
-    meta_data: Meta = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        payload = dict(value)
-        if payload.get("isEmergency") is None and payload.get("is_emergency") is None:
-            payload["isEmergency"] = payload.get("emergency")
-        return payload
-
-
-class RecordField(CadModel):
-    type: Text = ""
-    label: Text = ""
-    value: Text = ""
-    uid: Text = ""
-
-
-class RecordSection(CadModel):
-    category: OptInt = None
-    label: Text = ""
-    fields: Annotated[list[RecordField], BeforeValidator(coerce_object_list)] = []
-
-
-class CustomRecord(CadModel):
-    """A CAD record (warrant, BOLO, report...): typed header plus labelled sections of fields."""
-
-    record_type_id: OptInt = None
-    id: OptInt = None
-    sync_id: Text = ""
-    name: Text = ""
-    type: OptInt = None
-    sections: Annotated[list[RecordSection], BeforeValidator(coerce_object_list)] = []
+# Objects only events carry (units, calls, notes and records are the shared ones of bot.cad.models)
 
 
 class SignData(CadModel):
@@ -450,7 +80,7 @@ class CalloutLocation(CadModel):
 class Callout(CadModel):
     """An ERS callout. FiveM's ERS module reads ``callout.data.CalloutLocations``; both shapes merge here."""
 
-    callout_locations: Annotated[list[CalloutLocation], BeforeValidator(coerce_object_list)] = []
+    callout_locations: Annotated[list[CalloutLocation], AS_OBJECTS] = []
     ped_weapon_data: TextList = []
     ped_action_on_no_action_found: Text = ""
     ped_chance_to_flee_from_player: OptInt = None
@@ -461,8 +91,8 @@ class Callout(CadModel):
     @model_validator(mode="before")
     @classmethod
     def _lift_nested_data(cls, value: Any) -> Any:
-        if isinstance(value, CadModel) or not isinstance(value, Mapping):
-            return _object_or_empty(value)
+        if not isinstance(value, Mapping):
+            return object_or_empty(value)
         payload = dict(value)
         nested = payload.get("data")
         if isinstance(nested, Mapping):
@@ -523,14 +153,14 @@ def _wrap_if_flat(payload: dict[str, Any], key: str, *markers: str) -> None:
 
 
 class Emergency911Event(PushEvent):
-    """``EVENT_911``: a new 911 call. ``meta_data`` merges the copies beside and inside ``call``."""
+    """``EVENT_911``: a new 911 call. ``metadata`` merges the copies beside and inside ``call``."""
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_911",)
 
-    call: Emergency911Call
+    call: EmergencyCall
     caller_ids: TextList = []
     community_user_id: Text = ""
-    meta_data: Meta = {}
+    metadata: TextMap = Field(default_factory=dict, alias="metaData")
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -538,14 +168,14 @@ class Emergency911Event(PushEvent):
         call = payload.get("call")
         inner_meta = call.get("metaData") if isinstance(call, Mapping) else None
         payload["metaData"] = {**coerce_mapping(payload.get("metaData")), **coerce_mapping(inner_meta)}
-        callers = coerce_text_list(_merged_ids(payload, "apiIds", "identities", "communityUserIds"))
+        callers = coerce_text_list(merged_values(payload, "apiIds", "identities", "communityUserIds"))
         payload["callerIds"] = list(dict.fromkeys(callers))
         return payload
 
     @property
     def postal(self) -> str:
         for key in ("postal", "Postal", "postalCode"):
-            text = coerce_text(self.meta_data.get(key))
+            text = self.metadata.get(key, "")
             if text.strip():
                 return text
         return ""
@@ -560,14 +190,14 @@ class Remove911Event(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        payload["callIds"] = merged_values(payload, "callIds", "callId")
         return payload
 
 
 class UnitLoginEvent(PushEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_UNIT_LOGIN",)
 
-    unit: UnitPayload
+    unit: Unit
     is_dispatch: Flag = False
     self_dispatch: Flag = False
 
@@ -586,9 +216,16 @@ class UnitLogoutEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        candidates = coerce_int_list(_merged_ids(payload, "identId", "identIds", "id"))
+        candidates = coerce_int_list(merged_values(payload, "identId", "identIds", "id"))
         payload["identId"] = candidates[0] if candidates else None
         return payload
+
+
+def _unit_ids(units: object) -> list[Any]:
+    return [
+        unit.id if isinstance(unit, Unit) else first_present(unit, "id", "identId")
+        for unit in coerce_object_list(units)
+    ]
 
 
 class UnitStatusEvent(PushEvent):
@@ -602,9 +239,9 @@ class UnitStatusEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        ids = _merged_ids(payload, "identIds", "identId")
+        ids = merged_values(payload, "identIds", "identId")
         if not coerce_int_list(ids):
-            ids = [_first_present(unit, "id", "identId") for unit in _units(payload.get("units"))]
+            ids = _unit_ids(payload.get("units"))
         payload["identIds"] = ids
         return payload
 
@@ -630,17 +267,17 @@ class UnitPanicEvent(PushEvent):
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
         payload.pop("pressed_by", None)  # never taken from a pushed payload
         payload.pop("pressedBy", None)
-        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        payload["identIds"] = merged_values(payload, "identIds", "identId")
         if payload.get("isPanic") is None and payload.get("is_panic") is None:
             payload.pop("isPanic", None)
         return payload
 
 
 def _group_ident_ids(payload: dict[str, Any], envelope: Mapping[str, Any]) -> list[Any]:
-    ids = _merged_ids(payload, "identId", "identIds")
+    ids = merged_values(payload, "identId", "identIds")
     if not coerce_int_list(ids):
         # FiveM reads these from the envelope's top level, not from data; accept them there too.
-        ids = _merged_ids(envelope, "identId", "identIds")
+        ids = merged_values(envelope, "identId", "identIds")
     return ids
 
 
@@ -671,13 +308,13 @@ class UnitGroupRenameEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["identIds"] = _merged_ids(payload, "identIds", "identId")
+        payload["identIds"] = merged_values(payload, "identIds", "identId")
         return payload
 
 
 class _DispatchCallEvent(PushEvent):
     event_origin_ident: OptInt = None
-    dispatch: DispatchPayload
+    dispatch: DispatchCall
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
@@ -703,7 +340,7 @@ class DispatchClosedEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callIds"] = _merged_ids(payload, "callIds", "callId")
+        payload["callIds"] = merged_values(payload, "callIds", "callId")
         return payload
 
 
@@ -730,7 +367,7 @@ class _UnitAttachmentEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["idents"] = _merged_ids(payload, "idents", "ident", "identIds", "identId")
+        payload["idents"] = merged_values(payload, "idents", "ident", "identIds", "identId")
         return payload
 
 
@@ -756,7 +393,7 @@ class DispatchBodycamEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        candidates = coerce_int_list(_merged_ids(payload, "ident", "identId", "idents", "identIds"))
+        candidates = coerce_int_list(merged_values(payload, "ident", "identId", "idents", "identIds"))
         payload["ident"] = candidates[0] if candidates else None
         return payload
 
@@ -790,7 +427,7 @@ class StreetSignUpdatedEvent(PushEvent):
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
         _wrap_if_flat(payload, "signData", "ids", "text1")
-        payload["signData"] = _object_or_empty(payload.get("signData"))
+        payload["signData"] = object_or_empty(payload.get("signData"))
         return payload
 
 
@@ -798,7 +435,7 @@ class ToneEvent(PushEvent):
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_TONE",)
 
     url: Text = ""
-    play_tones_to: Annotated[list[ToneTarget], BeforeValidator(coerce_object_list)] = []
+    play_tones_to: Annotated[list[ToneTarget], AS_OBJECTS] = []
 
 
 class CharacterSelectedEvent(PushEvent):
@@ -817,7 +454,7 @@ class NewCalloutEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        payload["callout"] = _object_or_empty(payload.get("callout"))
+        payload["callout"] = object_or_empty(payload.get("callout"))
         return payload
 
 
@@ -826,7 +463,7 @@ class StationAlertEvent(PushEvent):
 
     EVENT_TYPES: ClassVar[tuple[str, ...]] = ("EVENT_STATION_ALERT",)
 
-    locations: Annotated[list[StationLocation], BeforeValidator(coerce_object_list)] = []
+    locations: Annotated[list[StationLocation], AS_OBJECTS] = []
     message: Text = ""
     colors: TextList = []
     tone: Text = ""
@@ -869,7 +506,7 @@ class UnitUpdateEvent(PushEvent):
 
     @classmethod
     def _normalise(cls, payload: dict[str, Any], envelope: Mapping[str, Any]) -> dict[str, Any]:
-        if "units" not in payload and coerce_int(_first_present(payload, "id", "identId")) is not None:
+        if "units" not in payload and coerce_int(first_present(payload, "id", "identId")) is not None:
             payload["units"] = [dict(payload)]
         return payload
 
