@@ -14,11 +14,16 @@ The load comes from a separate process (``bench._loadgen``): one shared ``aiohtt
 the same client, bodies and concurrency for every server. At each level the servers are measured in turn, and the
 bot's backlog is drained after each round so every measurement starts from an idle bot. A last pair of runs times
 every SQLite transaction of the bot, to show where an acknowledgement waits.
+
+Once the servers are up, the process freezes its start-up objects as ``python -m bot run`` does
+(:func:`bot.__main__.freeze_startup_objects`), and every full garbage collection during a run is timed: one
+pauses all three servers, so a round's p99 says little without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import sys
@@ -35,6 +40,7 @@ from aiohttp import web
 
 from bench._common import REPO_ROOT, BenchOptions, BenchReport, LatencySummary, clients, fmt_ms, fmt_ratio
 from bench._world import API_KEY, InstantSender, open_storage, running_pipeline
+from bot.__main__ import freeze_startup_objects
 from bot.config import ServerSettings
 from bot.push.pipeline import PushPipeline
 from bot.storage.db import Database
@@ -92,6 +98,8 @@ class Run:
     server_cpu_s: float
     offered_rates: tuple[float, ...] = ()
     from_schedule_ms: tuple[float, ...] = ()
+    # How long each full (generation 2) garbage collection during the run paused this process.
+    full_gc_pauses_ms: tuple[float, ...] = ()
 
     @property
     def per_s(self) -> float:
@@ -115,7 +123,32 @@ class Run:
             server_cpu_s=self.server_cpu_s + other.server_cpu_s,
             offered_rates=self.offered_rates + other.offered_rates,
             from_schedule_ms=self.from_schedule_ms + other.from_schedule_ms,
+            full_gc_pauses_ms=self.full_gc_pauses_ms + other.full_gc_pauses_ms,
         )
+
+
+class FullCollections:
+    """Times the full (generation 2) garbage collections of this process while installed."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._started: float | None = None
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.pauses_ms.append((time.perf_counter() - self._started) * 1000)
+            self._started = None
 
 
 async def _bare_handler(request: web.Request) -> web.Response:
@@ -146,8 +179,9 @@ async def _drive(spec: dict[str, Any]) -> Run:
     )
     cpu_before = time.process_time()
     try:
-        async with asyncio.timeout(float(spec["max_seconds"]) + 30):
-            out, _ = await process.communicate(json.dumps(spec).encode())
+        with FullCollections() as collections:
+            async with asyncio.timeout(float(spec["max_seconds"]) + 30):
+                out, _ = await process.communicate(json.dumps(spec).encode())
     except TimeoutError:
         process.kill()
         await process.wait()
@@ -165,6 +199,7 @@ async def _drive(spec: dict[str, Any]) -> Run:
         server_cpu_s=server_cpu,
         offered_rates=(result["offered_per_s"],) if result.get("offered_per_s") is not None else (),
         from_schedule_ms=tuple(result.get("from_schedule_ms") or ()),
+        full_gc_pauses_ms=tuple(collections.pauses_ms),
     )
 
 
@@ -186,6 +221,7 @@ async def run(options: BenchOptions) -> BenchReport:
             await listener.start()
             async with running_pipeline(bot_storage, sender) as pipeline:
                 assert pipeline.server is not None
+                freeze_startup_objects()
                 urls = {"bare": bare_url, "listener": listener.url, "bot": pipeline.server.url}
                 return await _measure(plan, options, urls, pipeline, sender)
         finally:
@@ -301,7 +337,7 @@ async def _measure(
         closed.append((concurrency, pooled, drain_s / plan.rounds))
 
     open_runs: dict[str, Run] = {}
-    open_p99s: dict[str, list[float]] = {server: [] for server in SERVERS}
+    open_rounds: dict[str, list[Run]] = {server: [] for server in SERVERS}
     for _ in range(plan.open_rounds):
         for server in SERVERS:
             spec = {
@@ -315,13 +351,13 @@ async def _measure(
                 "first_number": next(numbers),
             }
             result = await _drive(spec)
-            open_p99s[server].append(result.latency.p99_ms)
+            open_rounds[server].append(result)
             open_runs[server] = open_runs[server] + result if server in open_runs else result
             await pipeline.wait_until_idle(timeout_s=120.0)
     diagnosis = [
         await _diagnose(plan, urls["bot"], pipeline, concurrency, next(numbers)) for concurrency in (1, 8)
     ]
-    return _report(plan, options, closed, open_runs, open_p99s, diagnosis, sender)
+    return _report(plan, options, closed, open_runs, open_rounds, diagnosis, sender)
 
 
 def _diagnosis_figures(diagnosis: list[Diagnosis]) -> list[str]:
@@ -379,12 +415,16 @@ def _where_it_goes(item: Diagnosis) -> str:
     )
 
 
+def _pauses(pauses_ms: tuple[float, ...]) -> str:
+    return " + ".join(fmt_ms(pause) for pause in pauses_ms) or "-"
+
+
 def _report(
     plan: Plan,
     options: BenchOptions,
     closed: list[tuple[int, dict[str, Run], float]],
     open_runs: dict[str, Run],
-    open_p99s: dict[str, list[float]],
+    open_rounds: dict[str, list[Run]],
     diagnosis: list[Diagnosis],
     sender: InstantSender,
 ) -> BenchReport:
@@ -445,11 +485,12 @@ def _report(
         "",
         f"Open loop, {OPEN_RATE:,.0f} events/s offered, {plan.open_rounds} round(s) of {plan.open_duration_s:g} s "
         "per server, pooled (latency = request sent -> answer read; *from schedule* also counts any delay in "
-        "sending it):",
+        "sending it; *full GC pauses* lists each round's full garbage collections, which stop the whole process, "
+        "and how long each took, `-` for none):",
         "",
-        "| server | offered/s | answered 200 | errors | p50 ms | **p99 ms** | p99 of each round ms | max ms "
-        "| p99 from schedule ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | offered/s | answered 200 | errors | p50 ms | **p99 ms** | p99 of each round ms "
+        "| full GC pauses in each round ms | max ms | p99 from schedule ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labels = {"bare": "bare", "listener": "listener alone", "bot": "**bot**"}
     for server in SERVERS:
@@ -459,9 +500,11 @@ def _report(
         figures.append(
             f"| {labels[server]} | {result.offered_per_s:,.0f} | {result.ok:,} | {result.failed} "
             f"| {fmt_ms(latency.p50_ms)} | **{fmt_ms(latency.p99_ms)}** "
-            f"| {', '.join(fmt_ms(value) for value in open_p99s[server])} | {fmt_ms(latency.max_ms)} "
-            f"| {fmt_ms(schedule.p99_ms)} |"
+            f"| {', '.join(fmt_ms(each.latency.p99_ms) for each in open_rounds[server])} "
+            f"| {', '.join(_pauses(each.full_gc_pauses_ms) for each in open_rounds[server])} "
+            f"| {fmt_ms(latency.max_ms)} | {fmt_ms(schedule.p99_ms)} |"
         )
+        numbers[f"open_{server}_full_gcs"] = len(result.full_gc_pauses_ms)
         numbers[f"open_{server}_p99_ms"] = latency.p99_ms
         numbers[f"open_{server}_ok"] = result.ok
         numbers[f"open_{server}_failed"] = result.failed
@@ -493,7 +536,9 @@ def _report(
             "generator is a separate process (`bench/_loadgen.py`): one shared keep-alive ClientSession, the same "
             f"bodies (EVENT_UNIT_STATUS, ~90 bytes) for every server; {plan.rounds} round(s) of "
             f"{plan.requests_per_round:,} requests per level and server (split across the clients, each round "
-            f"capped at {plan.round_max_s:g} s), servers measured in turn, the bot's backlog drained after each round"
+            f"capped at {plan.round_max_s:g} s), servers measured in turn, the bot's backlog drained after each "
+            "round; the process's start-up objects are frozen (`gc.freeze`) once the servers are up, as "
+            "`python -m bot run` does"
         ),
         figures=figures,
         target=(

@@ -159,6 +159,9 @@ class _GuardedProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._state = _State.HEAD
         self._timer: asyncio.TimerHandle | None = None
+        # When the current request head's time is up (loop time). The timer is not moved for every request: it
+        # stays set for an earlier deadline and, when it fires, looks again (see _head_deadline).
+        self._head_due_at = 0.0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------
 
@@ -168,7 +171,7 @@ class _GuardedProtocol(asyncio.Protocol):
         if not self._guard._admit(self, transport):
             self._refuse(transport)
             return
-        self._arm(self._guard.header_timeout_s, self._head_deadline)
+        self._start_head()
         self._inner = self._inner_factory()
         self._inner.connection_made(transport)
 
@@ -178,7 +181,7 @@ class _GuardedProtocol(asyncio.Protocol):
         if self._state is _State.IDLE and data:
             # The next request on a kept-alive connection has begun: its head gets the same deadline.
             self._state = _State.HEAD
-            self._arm(self._guard.header_timeout_s, self._head_deadline)
+            self._start_head()
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -205,8 +208,9 @@ class _GuardedProtocol(asyncio.Protocol):
     # -- from the listener's middleware ---------------------------------------------------------------
 
     def request_started(self) -> None:
+        # The head deadline's timer is left to fire and find nothing to do: cancelling and setting one per
+        # request would cost two timer operations per event.
         self._state = _State.BUSY
-        self._disarm()
 
     def request_finished(self) -> None:
         if self._state is _State.BUSY:
@@ -228,9 +232,20 @@ class _GuardedProtocol(asyncio.Protocol):
         else:
             transport.close()
 
+    def _start_head(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._head_due_at = loop.time() + self._guard.header_timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._head_due_at, self._head_deadline)
+
     def _head_deadline(self) -> None:
         self._timer = None
         if self._state is not _State.HEAD or self._transport is None:
+            return  # the head came in time (a later one sets the timer again)
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._head_due_at:
+            # Set for an earlier request's head; this one's time is not up yet.
+            self._timer = loop.call_at(self._head_due_at, self._head_deadline)
             return
         peer = self._transport.get_extra_info("peername")
         log.debug("closing a connection from %s: its request head was not complete in time", peer)

@@ -8,6 +8,7 @@ is ignored. The header means nothing unless the connecting peer is a trusted pro
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 
@@ -15,6 +16,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 UNKNOWN_ADDRESS = "unknown"
+
+
+# Parsing an address costs a few microseconds, and the same few peers (socket addresses, never header text) send
+# every request: their parsed forms are kept, in a bounded cache.
+_PEERS_REMEMBERED = 1024
 
 
 def parse_ip(text: str | None) -> IPAddress | None:
@@ -48,10 +54,12 @@ def client_address(peer: str | None, forwarded_for: Iterable[str], trusted: Sequ
 
     ``peer`` is the connecting address; ``forwarded_for`` every ``X-Forwarded-For`` header, in order.
     """
-    peer_ip = parse_ip(peer)
+    if not trusted:
+        return _peer_address(peer)
+    peer_ip = _parse_peer(peer)
     if peer_ip is None:
         return peer or UNKNOWN_ADDRESS
-    if not trusted or not is_trusted(peer_ip, trusted):
+    if not is_trusted(peer_ip, trusted):
         return str(peer_ip)
     hops = [hop for header in forwarded_for for hop in header.split(",") if hop.strip()]
     client = peer_ip
@@ -65,3 +73,13 @@ def client_address(peer: str | None, forwarded_for: Iterable[str], trusted: Sequ
         if not is_trusted(hop_ip, trusted):
             break
     return str(client)
+
+
+_parse_peer = functools.lru_cache(maxsize=_PEERS_REMEMBERED)(parse_ip)
+
+
+@functools.lru_cache(maxsize=_PEERS_REMEMBERED)
+def _peer_address(peer: str | None) -> str:
+    """The connecting address as the throttle and the logs know it (``::ffff:1.2.3.4`` as ``1.2.3.4``)."""
+    peer_ip = _parse_peer(peer)
+    return (peer or UNKNOWN_ADDRESS) if peer_ip is None else str(peer_ip)

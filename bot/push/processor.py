@@ -97,8 +97,6 @@ DEFAULT_COMMUNITY_LABEL = "Sonoran CAD"
 URGENT_EVENT_TYPES: frozenset[str] = frozenset(
     event_type for event_type in ev.EVENT_MODELS if delivery_priority(category_for(event_type)).urgent
 )
-# While a routine batch waits for the listener, it looks this often whether an urgent event has arrived.
-_URGENT_CHECK_S = 0.02
 # Panic alerts name the unit; the events that teach unit names, read ahead when a panic overtakes them.
 _PANIC_EVENT_TYPES = frozenset(ev.UnitPanicEvent.EVENT_TYPES)
 _NAMING_EVENT_TYPES = frozenset(
@@ -500,21 +498,8 @@ class PushProcessor:
 
     async def _yield(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
         """Let the listener's inbox commits go first (see :meth:`PushStore.yield_to_inbox`), but stop waiting
-        as soon as an urgent event arrives; True if it waited."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait_s
-        waited = False
-        while not self._urgent_arrived.is_set():
-            remaining = deadline - loop.time()
-            step = max(0.0, min(remaining, _URGENT_CHECK_S))
-            started = loop.time()
-            if not await self._store.yield_to_inbox(step, quiet_s=quiet_s):
-                return waited
-            waited = True
-            if loop.time() - started < step or remaining <= step:
-                return waited  # the listener went quiet, or the time allowed is up
-        await asyncio.sleep(0)
-        return waited
+        when an urgent event arrives; True if it waited."""
+        return await self._store.yield_to_inbox(max_wait_s, quiet_s=quiet_s, interrupt=self._urgent_arrived)
 
     def _lag_budget(self, row: InboxRow) -> float:
         """How much longer ``row`` may wait for acknowledgements to go first (0 once it is max_lag_s old)."""

@@ -203,8 +203,7 @@ async def body_middleware(request: web.Request, handler: Handler) -> web.StreamR
         metrics.received(NO_TYPE_LABEL, "too_large")
         return _closing(rejected(413, "too_large", f"the body is larger than {limit} bytes"))
     try:
-        async with asyncio.timeout(limits.body_timeout_s):
-            raw = await _read_limited(request, limit)
+        raw = await _read_body(request, limit, limits.body_timeout_s)
     except _TooLargeError:
         metrics.received(NO_TYPE_LABEL, "too_large")
         return _closing(rejected(413, "too_large", f"the body is larger than {limit} bytes"))
@@ -260,6 +259,18 @@ class _TooLargeError(Exception):
     pass
 
 
+async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
+    """The body, within ``limit`` bytes and ``timeout_s`` seconds.
+
+    A push event is small and usually arrives in the same packet as its headers, complete before the handler
+    runs: then there is nothing to wait for, and no timer is set up (one per event is measurable at 1,000 events/s).
+    """
+    if request.content.is_eof():
+        return await _read_limited(request, limit)
+    async with asyncio.timeout(timeout_s):
+        return await _read_limited(request, limit)
+
+
 async def _read_limited(request: web.Request, limit: int) -> bytes:
     """Read the body without ever holding more than ``limit`` + one chunk (chunked bodies have no length)."""
     chunks: list[bytes] = []
@@ -282,12 +293,17 @@ def _refuse_constant(name: str) -> NoReturn:
     raise _NotJsonError(name)
 
 
+# One decoder for every body: ``json.loads`` with any option builds a new decoder (and its scanner) per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _envelope_problem(raw: bytes) -> dict[str, Any] | str:
     """The body as a JSON object, or the sentence telling the sender what is wrong with it."""
     if not raw.strip():
         return "the body is empty"
     try:
-        envelope = json.loads(raw, parse_constant=_refuse_constant)
+        # As json.loads reads bytes: UTF-8, -16 or -32, detected from the first bytes.
+        envelope = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except RecursionError:
         return f"the body is nested more than {MAX_JSON_DEPTH} levels deep"
     except _NotJsonError as exc:

@@ -193,6 +193,8 @@ class WriteHealth:
 
 # However long urgent writes keep coming, background work waiting for a quiet moment looks again this often.
 _MAX_QUIET_POLL_S = 0.05
+# Background work waiting for the urgent writers to finish looks at its interrupt at least this often.
+_INTERRUPT_CHECK_S = 0.02
 
 
 class WriteLock:
@@ -264,9 +266,11 @@ class WriteLock:
                     self._last_urgent_done = asyncio.get_running_loop().time()
                     self._no_urgent.set()
 
-    async def urgent_quiet(self, max_wait_s: float, quiet_s: float = 0.0) -> bool:
+    async def urgent_quiet(
+        self, max_wait_s: float, quiet_s: float = 0.0, *, interrupt: asyncio.Event | None = None
+    ) -> bool:
         """Return once no urgent write is pending and none finished within ``quiet_s``, or after ``max_wait_s``
-        at the latest; True if it waited."""
+        at the latest, or once ``interrupt`` is set (more urgent work came); True if it waited."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait_s
         waited = False
@@ -275,19 +279,27 @@ class WriteLock:
         poll_s = quiet_s
         while True:
             now = loop.time()
-            if now >= deadline:
+            if now >= deadline or (interrupt is not None and interrupt.is_set()):
                 return waited
             if quiet_s <= 0:
                 if not self._urgent_pending:
                     return waited
+                # Woken by the last urgent writer (or the deadline); the interrupt is looked at meanwhile.
+                until = deadline if interrupt is None else min(deadline, now + _INTERRUPT_CHECK_S)
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(until):
                         await self._no_urgent.wait()
             else:
                 calm_at = (now if self._urgent_pending else self._last_urgent_done) + quiet_s
                 if calm_at <= now:
                     return waited
-                await asyncio.sleep(min(max(calm_at, now + poll_s), deadline) - now)
+                wake_at = min(max(calm_at, now + poll_s), deadline)
+                if interrupt is None:
+                    await asyncio.sleep(wake_at - now)
+                else:  # the same wait, cut short by the interrupt
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout_at(wake_at):
+                            await interrupt.wait()
                 poll_s = min(poll_s * 2, _MAX_QUIET_POLL_S)
             waited = True
 
@@ -459,15 +471,18 @@ class Database:
         except sqlite3.Error as exc:
             raise translate_sqlite_error(exc) from exc
 
-    async def yield_to_urgent_writes(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
+    async def yield_to_urgent_writes(
+        self, max_wait_s: float, *, quiet_s: float = 0.0, interrupt: asyncio.Event | None = None
+    ) -> bool:
         """For background work between steps: let urgent writes (and what waits on them) go first.
 
         Waits until no urgent write is pending and none finished within ``quiet_s``, but at most
-        ``max_wait_s``, so background work slows down under a flood of urgent writes and never stops. Always
-        yields to the event loop at least once (after the urgent writer's own continuation, which was queued
-        first). True if it waited for urgent writes.
+        ``max_wait_s``, so background work slows down under a flood of urgent writes and never stops; and no
+        longer than a moment once ``interrupt`` is set (work more urgent than the writes came). Always yields
+        to the event loop at least once (after the urgent writer's own continuation, which was queued first).
+        True if it waited for urgent writes.
         """
-        waited = await self._write_lock.urgent_quiet(max_wait_s, quiet_s)
+        waited = await self._write_lock.urgent_quiet(max_wait_s, quiet_s, interrupt=interrupt)
         await asyncio.sleep(0)
         return waited
 

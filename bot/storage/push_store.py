@@ -60,10 +60,13 @@ class PushStore:
         """One transaction around several calls (nested calls become savepoints)."""
         return self._db.transaction()
 
-    async def yield_to_inbox(self, max_wait_s: float, *, quiet_s: float = 0.0) -> bool:
+    async def yield_to_inbox(
+        self, max_wait_s: float, *, quiet_s: float = 0.0, interrupt: asyncio.Event | None = None
+    ) -> bool:
         """Background work between steps: let inbox commits (acknowledgements) go first, for up to
-        ``max_wait_s``; with ``quiet_s``, until none has happened for that long. True if it waited."""
-        return await self._db.yield_to_urgent_writes(max_wait_s, quiet_s=quiet_s)
+        ``max_wait_s``; with ``quiet_s``, until none has happened for that long; not much longer once
+        ``interrupt`` is set. True if it waited."""
+        return await self._db.yield_to_urgent_writes(max_wait_s, quiet_s=quiet_s, interrupt=interrupt)
 
     async def ping(self) -> None:
         """Raise if the database cannot answer (health check)."""

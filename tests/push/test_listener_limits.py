@@ -120,6 +120,25 @@ async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline
         assert _status(await _read_until_closed(reader)) == 408
 
 
+async def test_the_next_head_gets_its_whole_deadline_from_its_own_first_byte(push_world: PushWorld) -> None:
+    """The deadline of a kept-alive connection's next head counts from that head's first byte: the connection's
+    first deadline passing while the head is on its way does not cut it short."""
+    timeout_s = 1.0
+    await push_world.restart(
+        reopen_storage=False, server=_settings(header_timeout_s=timeout_s, keepalive_timeout_s=30)
+    )
+    loop = asyncio.get_running_loop()
+    async with _raw(push_world) as (reader, writer):
+        writer.write(HEALTH_REQUEST)
+        assert (await _read_response(reader))[0] == 200
+        await asyncio.sleep(0.7 * timeout_s)  # the connection's own deadline passes during the next head
+        started = loop.time()
+        writer.write(b"GET /healthz HTTP/1.1\r\nHo")  # and never the rest
+        assert _status(await _read_until_closed(reader)) == 408
+        # Never early (a busy machine can only make it later).
+        assert loop.time() - started >= timeout_s - 0.05
+
+
 async def test_an_idle_kept_alive_connection_outlives_the_head_deadline(push_world: PushWorld) -> None:
     """The head deadline runs only while a head is on its way: a client that pauses between requests keeps its
     connection until keepalive_timeout_s."""

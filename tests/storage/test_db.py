@@ -525,6 +525,22 @@ async def test_background_work_steps_aside_for_a_pending_urgent_write_but_never_
         assert await db.yield_to_urgent_writes(30.0) is False
 
 
+async def test_an_interrupt_ends_the_wait_for_a_quiet_moment(db_path: Path) -> None:
+    """Background work waiting for the urgent writers to go quiet stops waiting soon after its interrupt is set
+    (more urgent work came), however far off the quiet moment still is."""
+    async with await Database.open(db_path) as db:
+        await db.write("INSERT INTO guild_config (guild_id, updated_at) VALUES (1, 'ack')", urgent=True)
+        interrupt = asyncio.Event()
+        waiting = asyncio.create_task(db.yield_to_urgent_writes(30.0, quiet_s=30.0, interrupt=interrupt))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # the last urgent write was just now: quiet only in 30 s
+        interrupt.set()
+        async with asyncio.timeout(10):
+            assert await waiting is True
+        # Already set: no wait at all.
+        assert await db.yield_to_urgent_writes(30.0, quiet_s=30.0, interrupt=interrupt) is False
+
+
 async def test_a_sqlite_without_returning_is_refused_with_a_clear_message(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
