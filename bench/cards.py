@@ -34,7 +34,7 @@ from bench._world import (
     running_pipeline,
 )
 from bot.cad import events as ev
-from bot.push.cards import CardKind, DispatchCardState, apply_dispatch_event
+from bot.cards.state import CardKind, DispatchCardState, apply_dispatch_event
 from bot.storage.models import Category
 
 NAME = "cards"

@@ -1,7 +1,7 @@
 """/dispatch new|attach|detach|note|close, and the Attach me / Detach me buttons on live dispatch cards.
 
 The CAD pushes no event for changes made through its API, so every action here also changes the guild's live
-dispatch card itself (``pipeline.update_card``) with the reducers of :mod:`bot.push.cards`.
+dispatch card itself (``pipeline.update_card``) with the reducers of :mod:`bot.cards.state`.
 
 Two reads come from the process's shared board (:class:`bot.cad.board.CadBoard`) because the CAD rate-limits
 them hardest: open calls (the call picker and the "is this an open call?" check, ``GET_CALLS`` ~5/min) and
@@ -9,7 +9,7 @@ units on duty (whose unit a member is, so a card can show who attached, ``GET_AC
 list that lacks what is looked for is read again once, so a call opened or a unit logged in a moment ago is
 still found; creating or closing a call drops the cached calls.
 
-The card buttons carry the call ID in their ``custom_id`` (:mod:`bot.push.card_buttons`); the
+The card buttons carry the call ID in their ``custom_id`` (:mod:`bot.cards.buttons`); the
 :class:`CardButton` dynamic item registered in :func:`setup` answers them, also for cards posted before a
 restart.
 """
@@ -41,14 +41,14 @@ from bot.cad.models import (
 )
 from bot.errors import UserFacingError
 from bot.formatting import dispatch_replies as replies
-from bot.push.card_buttons import (
+from bot.cards.buttons import (
     CARD_BUTTON_TEMPLATE,
     CardAction,
     card_button_id,
     card_button_label,
     card_button_style,
 )
-from bot.push.cards import (
+from bot.cards.state import (
     CardKind,
     DispatchCardState,
     closed,

@@ -2,7 +2,7 @@
 
 The CAD sends no push event for a panic set through the API, so /panic posts an alert of its own, which looks
 and pings exactly like one pressed in the CAD. A life-safety alert must not wait for the CAD (whose timeout is
-tens of seconds) nor be silenced by it, so the alert is a live card (:class:`bot.push.cards.PanicCardState`)
+tens of seconds) nor be silenced by it, so the alert is a live card (:class:`bot.cards.state.PanicCardState`)
 posted *before* UNIT_PANIC is sent: the live-card machinery posts it through the outbox and edits it in place,
 so the CAD's answer ("the CAD did not confirm: <reason>") and the unit's name are amended into the one message
 however the answers race its delivery, and the role pings once. Members who may not press panic (no
@@ -30,7 +30,7 @@ from bot.cad.errors import CadError
 from bot.cad.models import CadCredentials, Unit
 from bot.errors import UserFacingError
 from bot.formatting import member_replies
-from bot.push.cards import (
+from bot.cards.state import (
     CardKind,
     PanicCardState,
     cad_confirmed,

@@ -28,16 +28,17 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from bot.cad import events as ev
+from bot.cards.buttons import card_components
+from bot.cards.state import CardKind
 from bot.config import ServerSettings
 from bot.formatting.limits import EmbedDict
-from bot.push.card_buttons import dispatch_card_components
-from bot.push.cards import CardKind
 from bot.push.delivery import DeliveryConfig, DeliveryWorker
 from bot.push.ingest import AuthThrottle, PushIngest, RejectionLog
 from bot.push.metrics import PushMetrics
-from bot.push.processor import PushProcessor, UnitDirectory
+from bot.push.processor import PushProcessor
 from bot.push.sender import DiscordSender
 from bot.push.server import HealthReport, ListenerLimits, PushServer, create_push_app
+from bot.push.unit_directory import UnitDirectory
 from bot.storage import Storage
 from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
@@ -223,7 +224,7 @@ class PushPipeline:
         *,
         ping: bool = False,
     ) -> bool:
-        """Change one guild's live card with ``reducer`` (see :mod:`bot.push.cards` ``with_*`` helpers); a
+        """Change one guild's live card with ``reducer`` (see :mod:`bot.cards.state` ``with_*`` helpers); a
         card it starts pings the route's role when ``ping`` (a /panic alert)."""
         return await self.processor.update_card(guild_id, kind, call_id, reducer, ping=ping)
 
@@ -293,10 +294,7 @@ class PushPipeline:
 
     @staticmethod
     def _card_components(card: CardRow) -> list[dict[str, Any]] | None:
-        # Dispatch cards carry Attach me / Detach me until the call closes; 911 cards have no buttons.
-        if card.kind != CardKind.DISPATCH:
-            return None
-        return dispatch_card_components(card.call_id, closed=card.finished)
+        return card_components(card.kind, card.call_id, finished=card.finished)
 
     async def wait_until_idle(self, timeout_s: float = 10.0, poll_s: float = 0.02) -> None:
         """Wait until nothing is owed to Discord: the inbox and outbox are empty and every live card shows its

@@ -41,20 +41,16 @@ import contextlib
 import functools
 import logging
 import time
-from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 from bot.cad import events as ev
-from bot.cad.models import Unit
-from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
-from bot.formatting.context import FormatContext
-from bot.formatting.events import format_event
-from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push.cards import (
+from bot.cards.book import CardBook
+from bot.cards.render import render_card
+from bot.cards.state import (
+    CARD_CATEGORY,
     CardKind,
     DispatchCardState,
     Emergency911CardState,
@@ -65,30 +61,24 @@ from bot.push.cards import (
     is_card_event,
     shows_change,
 )
+from bot.formatting.context import FormatContext
+from bot.formatting.events import format_event
+from bot.formatting.limits import EmbedDict
 from bot.push.metrics import PushMetrics, type_label
 from bot.push.routing import category_for
+from bot.push.unit_directory import UnitDirectory, units_named_by
 from bot.storage import Storage
-from bot.storage.cards import (
-    CardRow,
-    CardSnapshot,
-    CardStore,
-    CardUpdate,
-    NewCard,
-    StaleCardError,
-    StoredCardKey,
-)
+from bot.storage.cards import CardRow, StaleCardError
 from bot.storage.db import DatabaseError
 from bot.storage.inbox import InboxEntry, InboxRow
 from bot.storage.models import Category, RouteConfig, delivery_priority
 from bot.storage.outbox import OutboxDraft
 from bot.storage.push_store import PushChanges, PushStore
-from bot.storage.unit_names import UnitNames
 from bot.timing import IdleWait, WallClock, plain_await
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CardState = DispatchCardState | Emergency911CardState | PanicCardState
 CardReducer = Callable[[Any], Any]
 GuildRoutes = Mapping[Category, RouteConfig]
 
@@ -104,31 +94,6 @@ _NAMING_EVENT_TYPES = frozenset(
 )
 # The most overtaken events read for names (the newest ones: a later rename wins).
 _NAMES_LOOKAHEAD = 2_000
-_CARD_CATEGORY: Mapping[CardKind, Category] = {
-    CardKind.DISPATCH: Category.DISPATCH,
-    CardKind.EMERGENCY_911: Category.CALLS_911,
-    CardKind.PANIC: Category.PANIC,
-}
-
-
-def _card_state(kind: str, stored: Mapping[str, Any]) -> CardState:
-    if kind == CardKind.DISPATCH:
-        return DispatchCardState.model_validate(stored)
-    if kind == CardKind.PANIC:
-        return PanicCardState.model_validate(stored)
-    return Emergency911CardState.model_validate(stored)
-
-
-def _is_finished(state: CardState) -> bool:
-    if isinstance(state, PanicCardState):
-        # A one-off alert, never an open call: only the CAD's answer still amends it (housekeeping waits
-        # for any edit owed, and a week of quiet).
-        return True
-    return state.closed if isinstance(state, DispatchCardState) else state.removed
-
-
-def _dump(state: CardState) -> dict[str, Any]:
-    return state.model_dump(mode="json")
 
 
 def pings_role(event: ev.PushEvent) -> bool:
@@ -136,69 +101,6 @@ def pings_role(event: ev.PushEvent) -> bool:
     if isinstance(event, ev.UnitPanicEvent):
         return event.is_panic
     return isinstance(event, ev.Emergency911Event)
-
-
-def _names_of(units: Iterable[Unit]) -> dict[int, str]:
-    return {unit.id: unit.display_name for unit in units if unit.display_name.strip()}
-
-
-def _units_named_by(event: ev.PushEvent) -> dict[int, str]:
-    if isinstance(event, ev.UnitLoginEvent):
-        return _names_of([event.unit])
-    if isinstance(event, ev.UnitUpdateEvent | ev.UnitStatusEvent):
-        return _names_of(event.units)
-    return {}
-
-
-class UnitDirectory:
-    """Per-community unit names ("1A-12 Jordan Reyes"), learnt from login/update/status events.
-
-    Stored in SQLite so names survive a restart; cached in memory because every embed needs them. The cache
-    changes only once what was learnt is committed (:meth:`committed`).
-    """
-
-    def __init__(self, stored: UnitNames) -> None:
-        self._stored = stored
-        self._cache: dict[str, dict[int, str]] = {}
-
-    async def names(self, community_id: str | None) -> Mapping[int, str]:
-        if not community_id:
-            return {}
-        return MappingProxyType(await self._known(community_id))
-
-    async def with_learnt(self, community_id: str | None, learnt: dict[int, str]) -> Mapping[int, str]:
-        """The names as they will be once ``learnt`` (not committed yet, and still growing) is."""
-        if not community_id:
-            return {}
-        return ChainMap(learnt, await self._known(community_id))
-
-    async def learn_units(self, community_id: str | None, units: Iterable[Unit]) -> None:
-        """Remember at once the names of units the CAD listed (for callers outside the processor, e.g. a
-        command that read the units on duty)."""
-        if not community_id:
-            return
-        known = await self._known(community_id)
-        changed = {ident: label for ident, label in _names_of(units).items() if known.get(ident) != label}
-        if not changed:
-            return
-        await self._stored.remember(community_id, changed)
-        known.update(changed)
-
-    def committed(self, learnt: Mapping[str, Mapping[int, str]]) -> None:
-        for community_id, names in learnt.items():
-            # A community never loaded stays unloaded: a partial cache would hide the stored names.
-            cached = self._cache.get(community_id)
-            if cached is not None:
-                cached.update(names)
-
-    async def _known(self, community_id: str) -> dict[int, str]:
-        cached = self._cache.get(community_id)
-        if cached is None:
-            loaded = await self._stored.get(community_id)
-            # Another caller may have loaded (and since taught) the names while this one read: keep theirs,
-            # or a name learnt meanwhile would vanish from the cache.
-            cached = self._cache.setdefault(community_id, loaded)
-        return cached
 
 
 @dataclass(slots=True)
@@ -216,131 +118,6 @@ class _Work:
     # Settled before routing (ignored, unknown type, invalid data, error), else set when committed.
     result: str | None = None
     queued: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _CardSlot:
-    """A card as a batch sees it: loaded from the database, or created by an earlier event of the batch."""
-
-    state: CardState
-    channel_id: int
-    community_id: str | None
-    card_id: int | None  # None until a card created in this batch is written
-    message_id: int | None
-    post_pending: bool
-    order: int
-    changed: bool = False
-    visible_changes: int = 0
-
-
-class _CardBook:
-    """The live cards one batch touches: loaded once, changed in memory in event order, written once."""
-
-    def __init__(self, stored: CardStore) -> None:
-        self._stored = stored
-        # A key mapped to None was looked up and does not exist (yet).
-        self._slots: dict[StoredCardKey, _CardSlot | None] = {}
-        self._open_loaded: set[tuple[int, str]] = set()
-        self._next_new_order = 1 << 62
-
-    async def load(self, keys: Iterable[StoredCardKey]) -> None:
-        wanted = [key for key in dict.fromkeys(keys) if key not in self._slots]
-        if not wanted:
-            return
-        self._add(await self._stored.snapshots(wanted))
-        for key in wanted:
-            self._slots.setdefault(key, None)
-
-    async def open_cards(self, guild_id: int, kind: CardKind) -> list[tuple[StoredCardKey, _CardSlot]]:
-        """The guild's unfinished cards of ``kind`` as they stand in this batch, oldest first."""
-        if (guild_id, kind.value) not in self._open_loaded:
-            self._open_loaded.add((guild_id, kind.value))
-            self._add(await self._stored.unfinished_snapshots(guild_id, kind.value))
-        found = [
-            (key, slot)
-            for key, slot in self._slots.items()
-            if slot is not None
-            and key[0] == guild_id
-            and key[1] == kind.value
-            and not _is_finished(slot.state)
-        ]
-        return sorted(found, key=lambda pair: pair[1].order)
-
-    def get(self, key: StoredCardKey) -> _CardSlot | None:
-        return self._slots[key]
-
-    def create(self, key: StoredCardKey, state: CardState, channel_id: int, community_id: str | None) -> None:
-        self._next_new_order += 1
-        self._slots[key] = _CardSlot(
-            state=state,
-            channel_id=channel_id,
-            community_id=community_id,
-            card_id=None,
-            message_id=None,
-            post_pending=True,
-            order=self._next_new_order,
-            changed=True,
-        )
-
-    def change(self, key: StoredCardKey, state: CardState, *, visible: bool = True) -> None:
-        slot = self._slots[key]
-        assert slot is not None
-        self._slots[key] = replace(
-            slot, state=state, changed=True, visible_changes=slot.visible_changes + int(visible)
-        )
-
-    def post_queued(self, key: StoredCardKey) -> None:
-        slot = self._slots[key]
-        assert slot is not None
-        self._slots[key] = replace(slot, post_pending=True)
-
-    def checkpoint(self) -> dict[StoredCardKey, _CardSlot | None]:
-        return dict(self._slots)
-
-    def restore(self, checkpoint: dict[StoredCardKey, _CardSlot | None]) -> None:
-        self._slots = checkpoint
-
-    def write_into(self, changes: PushChanges) -> None:
-        for (guild_id, kind, call_id), slot in self._slots.items():
-            if slot is None or not slot.changed:
-                continue
-            if slot.card_id is None:
-                changes.new_cards.append(
-                    NewCard(
-                        guild_id=guild_id,
-                        kind=kind,
-                        call_id=call_id,
-                        community_id=slot.community_id,
-                        channel_id=slot.channel_id,
-                        state=_dump(slot.state),
-                        finished=_is_finished(slot.state),
-                    )
-                )
-            else:
-                changes.card_updates.append(
-                    CardUpdate(
-                        card_id=slot.card_id,
-                        state=_dump(slot.state),
-                        finished=_is_finished(slot.state),
-                        version_increment=slot.visible_changes,
-                    )
-                )
-
-    def _add(self, snapshots: Iterable[CardSnapshot]) -> None:
-        for snapshot in snapshots:
-            card = snapshot.card
-            key = (card.guild_id, card.kind, card.call_id)
-            if self._slots.get(key) is not None:
-                continue  # already loaded, and perhaps changed by this batch
-            self._slots[key] = _CardSlot(
-                state=_card_state(card.kind, card.state),
-                channel_id=card.channel_id,
-                community_id=card.community_id,
-                card_id=card.id,
-                message_id=card.message_id,
-                post_pending=snapshot.post_pending,
-                order=card.id,
-            )
 
 
 class PushProcessor:
@@ -492,7 +269,7 @@ class PushProcessor:
             learnt = changes.unit_names.setdefault(row.community_id, {})
             outcome = ev.parse_event(row.event_type, row.body.get("data"), row.body)
             for event in outcome.events:
-                for ident, label in _units_named_by(event).items():
+                for ident, label in units_named_by(event).items():
                     if learnt.get(ident, names.get(ident)) != label:
                         learnt[ident] = label
 
@@ -549,7 +326,7 @@ class PushProcessor:
         names = await self._units.with_learnt(work.community_id, learnt)
         for index, event in enumerate(work.events):
             if work.community_id:
-                for ident, label in _units_named_by(event).items():
+                for ident, label in units_named_by(event).items():
                     if names.get(ident) != label:
                         learnt[ident] = label
             if not is_card_event(event) and self._may_deliver(work.guild_ids, category_for(event)):
@@ -587,7 +364,7 @@ class PushProcessor:
         # with a moment earlier; a card's state changes only under self._lock; delivery's changes to a card
         # (message, pending post) at worst cost a redundant post that delivery recognises; and a card deleted
         # meanwhile fails the write (StaleCardError) instead of being lost.
-        cards = _CardBook(self._store.cards)
+        cards = CardBook(self._store.cards)
         guild_routes, _ = await asyncio.gather(
             asyncio.gather(*(self._storage.routes.list(guild_id) for guild_id in guild_ids)),
             cards.load(card_keys),
@@ -607,7 +384,7 @@ class PushProcessor:
         self,
         work: _Work,
         routes: Mapping[int, GuildRoutes],
-        cards: _CardBook,
+        cards: CardBook,
         changes: PushChanges,
         *,
         isolate_errors: bool,
@@ -641,7 +418,7 @@ class PushProcessor:
         event: ev.PushEvent,
         guild_id: int,
         routes: GuildRoutes,
-        cards: _CardBook,
+        cards: CardBook,
         changes: PushChanges,
     ) -> int:
         """Queue what ``event`` means for one guild; returns how many deliveries it queued or changed."""
@@ -694,7 +471,7 @@ class PushProcessor:
         route: RouteConfig,
         event: ev.PushEvent,
         accepted_at: float,
-        cards: _CardBook,
+        cards: CardBook,
         changes: PushChanges,
     ) -> ev.PushEvent | None:
         """Change the live cards ``event`` concerns; returns what is still to be posted as an embed: None when
@@ -742,7 +519,7 @@ class PushProcessor:
 
     def _change_card(
         self,
-        cards: _CardBook,
+        cards: CardBook,
         changes: PushChanges,
         guild_id: int,
         community_id: str | None,
@@ -771,7 +548,7 @@ class PushProcessor:
                 OutboxDraft(
                     guild_id=guild_id,
                     channel_id=route.channel_id,
-                    category=_CARD_CATEGORY[kind].value,
+                    category=CARD_CATEGORY[kind].value,
                     accepted_at=accepted_at,
                     new_card=key,
                     ping_role_id=route.ping_role_id if ping else None,
@@ -786,7 +563,7 @@ class PushProcessor:
                     OutboxDraft(
                         guild_id=guild_id,
                         channel_id=existing.channel_id,
-                        category=_CARD_CATEGORY[kind].value,
+                        category=CARD_CATEGORY[kind].value,
                         accepted_at=accepted_at,
                         card_id=existing.card_id,
                         new_card=key if existing.card_id is None else None,
@@ -842,8 +619,8 @@ class PushProcessor:
         card_kind = CardKind(kind)
         community_id = await self._community_of(guild_id)
         async with self._lock, self._store.atomic():
-            route = await self._storage.routes.get(guild_id, _CARD_CATEGORY[card_kind])
-            cards = _CardBook(self._store.cards)
+            route = await self._storage.routes.get(guild_id, CARD_CATEGORY[card_kind])
+            cards = CardBook(self._store.cards)
             await cards.load([(guild_id, card_kind.value, call_id)])
             changes = PushChanges()
             took = self._change_card(
@@ -867,28 +644,7 @@ class PushProcessor:
     # -- rendering ---------------------------------------------------------------------------------
 
     async def render_card(self, card: CardRow) -> EmbedDict:
-        """The card's latest stored state as an embed (used by the delivery worker for posts and edits).
-
-        Never raises: a card that cannot be drawn is shown as a plain placeholder rather than left unsent.
-        """
+        """The card's latest stored state as an embed (used by the delivery worker for posts and edits);
+        never raises (see :func:`bot.cards.render.render_card`)."""
         ctx = self._context(card.community_id, await self._units.names(card.community_id))
-        try:
-            state = _card_state(card.kind, card.state)
-            if isinstance(state, DispatchCardState):
-                return clamp_embed(render_dispatch_card(state, ctx))
-            if isinstance(state, PanicCardState):
-                return clamp_embed(render_panic_card(state, ctx))
-            return clamp_embed(render_911_card(state, ctx))
-        except Exception:  # a formatter bug or an unreadable stored state must not stall the channel
-            log.exception("live card %s cannot be drawn", card.id)
-            if card.kind == CardKind.PANIC:
-                # Still an alert: it must read as one even when its details can't be drawn.
-                return clamp_embed(
-                    {
-                        "title": "🚨 Panic alert",
-                        "description": "A /panic alert that cannot be shown in full; check the unit in the CAD.",
-                    }
-                )
-            return clamp_embed(
-                {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
-            )
+        return render_card(card, ctx)

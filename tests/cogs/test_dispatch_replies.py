@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from bot.cad.models import DispatchCall
-from bot.formatting import dispatch_replies as replies
-from bot.push.card_buttons import (
+from bot.cards.buttons import (
     CARD_BUTTON_TEMPLATE,
     card_button_id,
     card_button_label,
@@ -17,6 +16,7 @@ from bot.push.card_buttons import (
     dispatch_card_components,
     parse_card_button_id,
 )
+from bot.formatting import dispatch_replies as replies
 
 
 def call(call_id: int, title: str = "", address: str = "", **fields: Any) -> DispatchCall:

@@ -9,18 +9,18 @@ import pytest
 
 from bot.cad import events as ev
 from bot.cad.models import Unit
-from bot.formatting.cards import render_911_card, render_dispatch_card
-from bot.formatting.context import FormatContext
-from bot.formatting.events import format_event
-from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.push.cards import (
+from bot.cards.render import render_911_card, render_dispatch_card
+from bot.cards.state import (
     DispatchCardState,
     apply_911_event,
     apply_dispatch_event,
     is_card_event,
 )
-from bot.push.processor import UnitDirectory
+from bot.formatting.context import FormatContext
+from bot.formatting.events import format_event
+from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.push.routing import category_for
+from bot.push.unit_directory import UnitDirectory
 from bot.storage.inbox import InboxEntry
 from bot.storage.models import Category
 from tests.formatting.samples import (

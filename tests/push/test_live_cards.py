@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.cad import events as ev
-from bot.push.cards import CardKind, DispatchCardState, closed, dispatch_state_from_call, with_note
+from bot.cards.state import CardKind, DispatchCardState, closed, dispatch_state_from_call, with_note
 from bot.storage.models import Category
 from tests.push.conftest import GUILD_A, GUILD_B, PING_ROLE, PushWorld, channel_of, envelope
 
@@ -214,12 +214,12 @@ async def test_publish_local_takes_the_same_path_for_one_guild(push_world: PushW
 async def test_a_card_that_cannot_be_drawn_is_posted_as_a_placeholder(
     push_world: PushWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.push.processor as processor
+    import bot.cards.render as render
 
     def broken(state: object, ctx: object) -> dict[str, Any]:
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setattr(processor, "render_dispatch_card", broken)
+    monkeypatch.setattr(render, "render_dispatch_card", broken)
     await _step(push_world, "EVENT_DISPATCH_NEW", _dispatch(call_id=808))
     [card] = push_world.fake.messages(DISPATCH_CHANNEL)
     assert card.embeds[0]["title"] == "Call #808"

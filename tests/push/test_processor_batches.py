@@ -14,9 +14,10 @@ from cryptography.fernet import Fernet
 
 import bot.push.processor as processor_module
 from bot.cad import events as ev
-from bot.push.cards import DispatchCardState, apply_dispatch_event
+from bot.cards.state import DispatchCardState, apply_dispatch_event
 from bot.push.metrics import PushMetrics
-from bot.push.processor import PushProcessor, UnitDirectory
+from bot.push.processor import PushProcessor
+from bot.push.unit_directory import UnitDirectory
 from bot.storage import Storage
 from bot.storage.inbox import InboxEntry
 from bot.storage.models import Category

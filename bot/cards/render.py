@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from bot.cad.codes import CALL_ORIGIN, CALL_STATUS, CallStatus
+from bot.cards.state import (
+    CadOutcome,
+    CardKind,
+    CardNote,
+    DispatchCardState,
+    Emergency911CardState,
+    PanicCardState,
+    load_state,
+)
 from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import (
     call_name,
@@ -19,7 +29,9 @@ from bot.formatting.events import (
 )
 from bot.formatting.limits import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, EmbedDict, clamp_embed, embed_size
 from bot.formatting.text import discord_len, neutralise, truncate
-from bot.push.cards import CadOutcome, CardNote, DispatchCardState, Emergency911CardState, PanicCardState
+from bot.storage.cards import CardRow
+
+log = logging.getLogger(__name__)
 
 # The call's own description is capped on the card so the notes below it keep room.
 _CARD_DESCRIPTION_LIMIT = 1500
@@ -148,3 +160,30 @@ def render_panic_card(state: PanicCardState, ctx: FormatContext) -> EmbedDict:
     alert["description"] = "\n".join(lines)
     alert["timestamp"] = _iso(state.pressed_at, ctx)
     return clamp_embed(alert)
+
+
+def render_card(card: CardRow, ctx: FormatContext) -> EmbedDict:
+    """A stored card's latest state as an embed, for its post and every edit.
+
+    Never raises: a card that cannot be drawn (a formatter bug, an unreadable stored state) is shown as a plain
+    placeholder rather than left unsent, and a /panic alert still reads as an alert.
+    """
+    try:
+        state = load_state(card.kind, card.state)
+        if isinstance(state, DispatchCardState):
+            return clamp_embed(render_dispatch_card(state, ctx))
+        if isinstance(state, PanicCardState):
+            return clamp_embed(render_panic_card(state, ctx))
+        return clamp_embed(render_911_card(state, ctx))
+    except Exception:  # a formatter bug or an unreadable stored state must not stall the channel
+        log.exception("live card %s cannot be drawn", card.id)
+        if card.kind == CardKind.PANIC:
+            return clamp_embed(
+                {
+                    "title": "🚨 Panic alert",
+                    "description": "A /panic alert that cannot be shown in full; check the unit in the CAD.",
+                }
+            )
+        return clamp_embed(
+            {"title": f"Call #{card.call_id}", "description": "This call card cannot be shown."}
+        )

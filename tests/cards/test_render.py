@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from bot.cards import state as cards
+from bot.cards.render import render_911_card, render_dispatch_card, render_panic_card
+from bot.cards.state import DispatchCardState, Emergency911CardState
 from bot.formatting import limits
-from bot.formatting.cards import render_911_card, render_dispatch_card, render_panic_card
 from bot.formatting.context import Colour
 from bot.formatting.events import format_event
-from bot.push import cards
-from bot.push.cards import DispatchCardState, Emergency911CardState
 from tests.formatting.golden import assert_matches_golden
 from tests.formatting.samples import make_context, parse_one, sample_event
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from bot.cad.codes import CallStatus
 from bot.cad.events import PushEvent
-from bot.push import cards
-from bot.push.cards import CardKind, DispatchCardState, Emergency911CardState
+from bot.cards import state as cards
+from bot.cards.state import CardKind, DispatchCardState, Emergency911CardState
 from tests.formatting.samples import parse_one, sample_event
 
 T0 = datetime(2025, 3, 14, 21, 0, tzinfo=UTC)

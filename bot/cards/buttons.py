@@ -61,3 +61,12 @@ def dispatch_card_components(call_id: int, *, closed: bool) -> list[dict[str, An
         for action, label, style in _BUTTONS
     ]
     return [{"type": _ACTION_ROW, "components": buttons}]
+
+
+def card_components(kind: str, call_id: int, *, finished: bool) -> list[dict[str, Any]] | None:
+    """The components of a live card of ``kind``, for its post and every edit: dispatch cards carry Attach me /
+    Detach me until the call closes (the closing edit takes them away); other kinds have none (None leaves a
+    message's components as they are)."""
+    if kind != "dispatch":
+        return None
+    return dispatch_card_components(call_id, closed=finished)

@@ -21,6 +21,7 @@ from bot.cad import events as ev
 from bot.cad.codes import CallStatus
 from bot.cad.coerce import coerce_mapping, coerce_text, sanitise_json
 from bot.cad.models import DispatchCall, DispatchNote
+from bot.storage.models import Category
 
 # Notes kept in a stored card; older ones are only counted. Rendering shows fewer still.
 MAX_STORED_NOTES = 50
@@ -135,6 +136,38 @@ class PanicCardState(_CardModel):
         """The alert as the panic event it stands for (rendered exactly like a panic pressed in the CAD)."""
         event = ev.UnitPanicEvent.model_validate({"identIds": list(self.ident_ids), "isPanic": self.is_panic})
         return event.model_copy(update={"pressed_by": self.pressed_by})
+
+
+CardState = DispatchCardState | Emergency911CardState | PanicCardState
+
+# The category each card kind is routed (and prioritised) as.
+CARD_CATEGORY: Mapping[CardKind, Category] = {
+    CardKind.DISPATCH: Category.DISPATCH,
+    CardKind.EMERGENCY_911: Category.CALLS_911,
+    CardKind.PANIC: Category.PANIC,
+}
+
+
+def load_state(kind: str, stored: Mapping[str, Any]) -> CardState:
+    """A card's state from its stored JSON (``kind`` as stored)."""
+    if kind == CardKind.DISPATCH:
+        return DispatchCardState.model_validate(stored)
+    if kind == CardKind.PANIC:
+        return PanicCardState.model_validate(stored)
+    return Emergency911CardState.model_validate(stored)
+
+
+def dump_state(state: CardState) -> dict[str, Any]:
+    """The state as JSON for storage (the inverse of :func:`load_state`)."""
+    return state.model_dump(mode="json")
+
+
+def is_finished(state: CardState) -> bool:
+    """A closed call, a removed 911 call, or a /panic alert (a one-off: only the CAD's answer still amends it,
+    and housekeeping waits for any edit owed, and a week of quiet)."""
+    if isinstance(state, PanicCardState):
+        return True
+    return state.closed if isinstance(state, DispatchCardState) else state.removed
 
 
 def _now(now: datetime | None) -> datetime:
