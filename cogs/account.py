@@ -22,8 +22,8 @@ from bot.cad.errors import CadError, CadNotLinkedError
 from bot.cad.models import CadCredentials
 from bot.errors import UserFacingError
 from bot.formatting import member_replies
+from bot.services.members import api_id_account_key, is_uuid, known_account_uuid
 from bot.tree import report_interaction_error, send_ephemeral, user_message_for
-from cogs._links import api_id_account_key, is_uuid, known_account_uuid
 from cogs._shared import NO_MENTIONS, guild_credentials, guild_id_of, linked_account, services
 
 log = logging.getLogger(__name__)

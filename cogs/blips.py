@@ -14,12 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cad.models import Blip, BlipCoordinates
+from bot.cad.plans import plan_explained, refuse_if_plan_too_low
 from bot.errors import UserFacingError
 from bot.formatting import replies
 from bot.formatting.text import neutralise, truncate
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
-from cogs._plan import plan_explained, refuse_if_plan_too_low
 from cogs._shared import NO_MENTIONS, check_group, guild_credentials, services
 
 # Far beyond any game map in use (GTA V spans about +-10000), yet it stops typos like 1e12 reaching the CAD.

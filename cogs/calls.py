@@ -16,11 +16,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cad.models import CadCredentials
+from bot.cad.plans import plan_explained, refuse_if_plan_too_low
 from bot.formatting import replies
 from bot.formatting.limits import EmbedDict
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
-from cogs._plan import plan_explained, refuse_if_plan_too_low
 from cogs._shared import NO_MENTIONS, check_group, guild_credentials, services
 
 if TYPE_CHECKING:

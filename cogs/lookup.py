@@ -16,10 +16,10 @@ from discord.ext import commands
 from bot.cad.client import CadClient
 from bot.cad.errors import CadEmptySearchError
 from bot.cad.models import CadCredentials, CustomRecord, LookupSearchType
+from bot.cad.plans import plan_explained, refuse_if_plan_too_low
 from bot.formatting import replies
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
-from cogs._plan import plan_explained, refuse_if_plan_too_low
 from cogs._shared import NO_MENTIONS, check_group, guild_credentials, services
 
 # The CAD sets no limit; a name or plate longer than this is a typo, not a search.

@@ -83,11 +83,8 @@ async def delivery_queues(
     if pipeline is None:
         return None, None, None
     now = time.time()
-    pending = await pipeline.store.outbox.rows(guild_id=guild_id, status="pending")
-    oldest = min((row.created_at for row in pending), default=None)
-    guild_queue = QueueStats(
-        depth=len(pending), oldest_age_s=None if oldest is None else max(0.0, now - oldest)
-    )
+    depth, oldest = await pipeline.pending_deliveries(guild_id)
+    guild_queue = QueueStats(depth=depth, oldest_age_s=None if oldest is None else max(0.0, now - oldest))
     health = await pipeline.health()
     bot_queue = (
         QueueStats(depth=health.outbox_depth, oldest_age_s=health.oldest_pending_age_s)

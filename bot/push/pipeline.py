@@ -22,14 +22,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from bot.cad import events as ev
+from bot.cad.models import Unit
 from bot.cards.buttons import card_components
-from bot.cards.state import CardKind
+from bot.cards.state import CardKind, CardState, load_state
 from bot.config import ServerSettings
 from bot.formatting.limits import EmbedDict
 from bot.push.delivery import DeliveryConfig, DeliveryWorker
@@ -227,6 +228,28 @@ class PushPipeline:
         """Change one guild's live card with ``reducer`` (see :mod:`bot.cards.state` ``with_*`` helpers); a
         card it starts pings the route's role when ``ping`` (a /panic alert)."""
         return await self.processor.update_card(guild_id, kind, call_id, reducer, ping=ping)
+
+    async def card_state(self, guild_id: int, kind: CardKind, call_id: int) -> CardState | None:
+        """One guild's live card of ``kind`` for ``call_id`` as it stands, or None if it has none."""
+        card = await self.store.cards.get(guild_id, kind.value, call_id)
+        return load_state(card.kind, card.state) if card is not None else None
+
+    async def open_card_states(self, guild_id: int, kind: CardKind) -> list[CardState]:
+        """One guild's live cards of ``kind`` whose call is still open, oldest first."""
+        return [
+            load_state(card.kind, card.state)
+            for card in await self.store.cards.unfinished(guild_id, kind.value)
+        ]
+
+    async def learn_units(self, community_id: str | None, units: Iterable[Unit]) -> None:
+        """Teach the card and alert renderer the names the CAD just gave (a command that read the units on
+        duty), so cards show "1A-12 Jordan Reyes"."""
+        await self.units.learn_units(community_id, units)
+
+    async def pending_deliveries(self, guild_id: int) -> tuple[int, float | None]:
+        """How many deliveries this guild still owes Discord, and when the oldest was queued (Unix seconds)."""
+        pending = await self.store.outbox.rows(guild_id=guild_id, status="pending")
+        return len(pending), min((row.created_at for row in pending), default=None)
 
     # -- for /status and /setup ---------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""How a member's stored link names their unit in CAD requests (shared by /link and the unit commands).
+"""How a member's stored link names their unit in CAD requests, and which units on duty are theirs.
 
 A member linked with an Account Secret always has an account UUID. A member linked by API ID on a plan that
 cannot read accounts (``GET_ACCOUNT`` needs Plus) has only the API ID; storage still needs a unique account
@@ -7,11 +7,23 @@ key, so that link stores ``api-id:<id>`` in its place and unit requests must tar
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import dataclass
 
-from bot.cad.models import Unit
+from bot.cad.board import CadBoard
+from bot.cad.client import CadClient
+from bot.cad.errors import CadError
+from bot.cad.models import CadCredentials, Unit
 from bot.storage.models import UserLink
+
+log = logging.getLogger(__name__)
+
+# A cached list older than this that lacks the member's unit is read once more (they may have logged in since).
+RECHECK_AFTER_S = 3.0
+# Knowing the member's unit is a nicety next to the action itself: a slow CAD gets this long.
+ROSTER_BUDGET_S = 2.5
 
 API_ID_ACCOUNT_PREFIX = "api-id:"
 
@@ -58,3 +70,34 @@ def unit_target(link: UserLink) -> UnitTarget:
         return UnitTarget(api_id=link.api_id)
     # A stand-in key without its API ID cannot come from /link; recover the ID from the key itself.
     return UnitTarget(api_id=link.account_uuid.removeprefix(API_ID_ACCOUNT_PREFIX))
+
+
+async def units_on_duty(
+    cad: CadClient,
+    board: CadBoard,
+    creds: CadCredentials,
+    target: UnitTarget,
+    *,
+    read_plan: bool = False,
+    budget_s: float = ROSTER_BUDGET_S,
+) -> list[Unit] | None:
+    """The target's units on duty (``[]``: none), from the shared board; a list older than
+    :data:`RECHECK_AFTER_S` that lacks them is read once more. None when that can't be known now: the plan
+    can't list units, the CAD is in trouble, or it gave no answer within ``budget_s``. ``read_plan`` reads an
+    unknown plan first (one shared request) instead of trying the list blind."""
+    try:
+        async with asyncio.timeout(budget_s):
+            if read_plan:
+                await cad.get_tier(creds)
+            if cad.explain_refusal(creds, "GET_ACTIVE_UNITS") is not None:
+                return None
+            units, age_s = await board.active_units(creds)
+            mine = [unit for unit in units if target.owns(unit)]
+            if not mine and age_s >= RECHECK_AFTER_S:
+                board.invalidate_units(creds.community_id, creds.server_id)
+                units, _ = await board.active_units(creds)
+                mine = [unit for unit in units if target.owns(unit)]
+    except (CadError, TimeoutError) as exc:
+        log.info("could not list units on duty for community %s: %s", creds.community_id, type(exc).__name__)
+        return None
+    return mine
