@@ -9,24 +9,22 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import discord
 from discord.ext import commands
 
-import cogs
 from bot.cad.board import CadBoard
 from bot.cad.client import CadClient
 from bot.config import Settings
+from bot.push.discord_sender import DiscordPySender
+from bot.push.pipeline import PushPipeline
 from bot.storage import Storage
 from bot.timing import IdleWait
 from bot.tree import CadCommandTree
-
-if TYPE_CHECKING:
-    from bot.push.pipeline import PushPipeline
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +78,16 @@ class _BoardCloser:
         await self.services.board.close()
 
 
-def discover_extensions(package: Any = cogs) -> Iterator[str]:
-    """Every public module in ``cogs/`` that defines ``setup`` (``_private`` modules are helpers)."""
+EXTENSIONS_PACKAGE = "cogs"
+
+
+def discover_extensions(package_name: str = EXTENSIONS_PACKAGE) -> Iterator[str]:
+    """Every public module of the extensions package that defines ``setup`` (``_private`` modules are helpers).
+
+    Extensions are found and loaded by name, as discord.py's ``load_extension`` does: the cogs depend on the
+    bot, never the other way round.
+    """
+    package = importlib.import_module(package_name)
     for module in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."):
         if module.name.rsplit(".", 1)[-1].startswith("_"):
             continue
@@ -174,6 +180,42 @@ def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadC
     )
 
 
+class _BotHttp:
+    """discord.py's REST client as the bot has it *now* (tests and reconnects may swap ``bot.http``)."""
+
+    def __init__(self, bot: CadBot) -> None:
+        self._bot = bot
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bot.http.request(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest (the rate-limit bookkeeping the sender reads) from the same current client.
+        return getattr(self._bot.http, name)
+
+
+def build_pipeline(
+    settings: Settings, storage: Storage, bot: CadBot, *, idle_wait: IdleWait | None = None
+) -> PushPipeline:
+    """The bot's push pipeline: delivery through the bot's own REST client, the listener only when ``[server]
+    enabled`` (slash commands publish their own alerts and card updates through the pipeline either way)."""
+
+    def bot_idle_wait(awaitable: Awaitable[Any]) -> Awaitable[Any]:
+        # Read at wait time, so a harness can declare idle waits after the bot object exists.
+        hook = idle_wait or bot.idle_wait
+        return hook(awaitable) if hook is not None else awaitable
+
+    pipeline = PushPipeline(
+        storage,
+        DiscordPySender(_BotHttp(bot)),  # type: ignore[arg-type]
+        idle_wait=bot_idle_wait,
+        discord_connected=bot.is_ready,
+    )
+    if settings.server.enabled:
+        pipeline.attach_server(pipeline.create_server(settings.server, discord_connected=bot.is_ready))
+    return pipeline
+
+
 def create_bot(
     settings: Settings,
     storage: Storage,
@@ -188,8 +230,6 @@ def create_bot(
     services.background.append(_BoardCloser(services))
     bot = CadBot(services, idle_wait=idle_wait)
     if settings.server.enabled if with_pipeline is None else with_pipeline:
-        from bot.push.wiring import build_pipeline
-
         services.pipeline = build_pipeline(settings, storage, bot, idle_wait=idle_wait)
     return bot
 
