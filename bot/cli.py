@@ -12,6 +12,7 @@ import asyncio
 import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.config import Settings
@@ -162,13 +163,11 @@ async def run_cli(args: argparse.Namespace, settings: Settings | None) -> int:
             return _generate_secret_key()
         if settings is None:
             raise CliError(f"'{command}' needs the settings", EXIT_FAILED)
-        if command == "guild":
-            if args.guild_action == "setup":
-                return await _guild_setup(args, settings)
-            if args.guild_action == "route":
-                return await _guild_route(args, settings)
-            if args.guild_action == "show":
-                return await _guild_show(args, settings)
+        guild_verb = (
+            _GUILD_VERBS.get(getattr(args, "guild_action", None) or "") if command == "guild" else None
+        )
+        if guild_verb is not None:
+            return await guild_verb(args, settings)
         if command in BOT_VERBS:
             raise CliError(f"'{command}' needs the Discord client; run it through `python -m bot {command}`")
         raise CliError("no verb given; see `python -m bot --help`")
@@ -181,6 +180,9 @@ async def run_cli(args: argparse.Namespace, settings: Settings | None) -> int:
     except DatabaseError as exc:
         err(f"error: {exc}")
         return EXIT_FAILED
+
+
+GuildVerb = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
 
 def _generate_secret_key() -> int:
@@ -301,3 +303,7 @@ def describe_guild(
     for group, role_id in roles.items():
         lines.append(f"  {group.value:<9} {f'role {role_id}' if role_id is not None else 'everyone'}")
     return lines
+
+
+# The `guild` verbs, by sub-command name (run_cli looks them up when it runs, after this module is loaded).
+_GUILD_VERBS: dict[str, GuildVerb] = {"setup": _guild_setup, "route": _guild_route, "show": _guild_show}

@@ -425,17 +425,10 @@ class SimulatorV2:
         body_error: bool,
     ) -> web.Response:
         instance = request.path
-        if op is None:
-            if any(pattern.match(request.path) for pattern, _ in _ROUTES):
-                return problem(405, f"{request.method} is not allowed here.", instance)
-            return problem(404, f"No route matches {request.path}.", instance)
-        header = request.headers.get("Authorization")
-        if not header:
-            return problem(401, "Missing Authorization header.", instance)
-        if header.strip().partition(" ")[0].lower() != "bearer":
-            return problem(401, "Authorization header must use the Bearer scheme.", instance)
-        if community is None:
-            return problem(401, "Invalid API key.", instance)
+        refused = self._refused_at_the_door(request, op, community)
+        if refused is not None:
+            return refused
+        assert op is not None and community is not None
         if self.enforce_limits and not self._take_slot(community.community_id, op):
             return self._rate_limited(None)
         server_id = 0
@@ -452,6 +445,25 @@ class SimulatorV2:
             return handler(self, _Call(community, op, params, request.query, body, server_id))
         except _Problem as refusal:
             return problem(refusal.status, refusal.detail, instance)
+
+    @staticmethod
+    def _refused_at_the_door(
+        request: web.Request, op: Operation | None, community: SimCommunity | None
+    ) -> web.Response | None:
+        """The answer for a request no operation may see: an unknown route or method, or missing/bad auth."""
+        instance = request.path
+        if op is None:
+            if any(pattern.match(request.path) for pattern, _ in _ROUTES):
+                return problem(405, f"{request.method} is not allowed here.", instance)
+            return problem(404, f"No route matches {request.path}.", instance)
+        header = request.headers.get("Authorization")
+        if not header:
+            return problem(401, "Missing Authorization header.", instance)
+        if header.strip().partition(" ")[0].lower() != "bearer":
+            return problem(401, "Authorization header must use the Bearer scheme.", instance)
+        if community is None:
+            return problem(401, "Invalid API key.", instance)
+        return None
 
     def _take_slot(self, community_id: str, op: Operation) -> bool:
         if op.per_minute is None:
@@ -849,28 +861,14 @@ class SimulatorV2:
             raise _Problem(400, "values is required.")
         fields = {f["uid"]: f for s in template.get("sections", []) for f in s.get("fields", [])}
         by_binding = {str(f.get("binding", "")).lower(): uid for uid, f in fields.items() if f.get("binding")}
-        for key in values:
-            if key not in fields:
-                raise _Problem(400, f"{key} is not a field of template {template['templateId']}.")
-        for uid, spec in fields.items():
-            if (
-                spec.get("required")
-                and spec.get("binding") != "units"
-                and not str(values.get(uid) or "").strip()
-            ):
-                raise _Problem(400, f"{uid} is required.")
+        _check_custom_values(template, fields, by_binding, values)
         options = {o["id"]: o for o in template.get("statusOptions", [])}
         status_uid = by_binding.get("status")
         status_id = str(values.get(status_uid, "")) if status_uid else ""
-        if status_uid and status_id not in options:
-            raise _Problem(400, f"{status_uid} must be one of {', '.join(options)}.")
         priority_uid = by_binding.get("priority")
         priority = 2
         if priority_uid and values.get(priority_uid) is not None:
-            choices = list(fields[priority_uid].get("options") or [])
-            if values[priority_uid] not in choices:
-                raise _Problem(400, f"{priority_uid} must be one of {', '.join(choices)}.")
-            priority = choices.index(values[priority_uid]) + 1
+            priority = list(fields[priority_uid].get("options") or []).index(values[priority_uid]) + 1
         targets = self._targets(
             call,
             (
@@ -1082,3 +1080,26 @@ class SimulatorV2:
                 "codes": ["10-4", "10-8", "10-23"],
             }
         )
+
+
+def _check_custom_values(
+    template: dict[str, Any], fields: dict[str, Any], by_binding: dict[str, str], values: dict[str, Any]
+) -> None:
+    """400 unless ``values`` fill the template: known fields only, required ones present, and the status and
+    priority among their options."""
+    for key in values:
+        if key not in fields:
+            raise _Problem(400, f"{key} is not a field of template {template['templateId']}.")
+    for uid, spec in fields.items():
+        if spec.get("required") and spec.get("binding") != "units" and not str(values.get(uid) or "").strip():
+            raise _Problem(400, f"{uid} is required.")
+    options = {o["id"]: o for o in template.get("statusOptions", [])}
+    status_uid = by_binding.get("status")
+    status_id = str(values.get(status_uid, "")) if status_uid else ""
+    if status_uid and status_id not in options:
+        raise _Problem(400, f"{status_uid} must be one of {', '.join(options)}.")
+    priority_uid = by_binding.get("priority")
+    if priority_uid and values.get(priority_uid) is not None:
+        choices = list(fields[priority_uid].get("options") or [])
+        if values[priority_uid] not in choices:
+            raise _Problem(400, f"{priority_uid} must be one of {', '.join(choices)}.")

@@ -532,12 +532,7 @@ class FakeSignalRHub:
         buffer = ""
         while True:
             msg = await ws.receive()
-            if msg.type is aiohttp.WSMsgType.CLOSE:
-                if connection.closed_by is None:
-                    connection.closed_by = "client"
-                connection.close_code = int(msg.data)
-                return
-            if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            if self._ended(connection, msg):
                 return
             connection.frames_in += 1
             self.counters.frames_in += 1
@@ -549,23 +544,41 @@ class FakeSignalRHub:
                 return
             buffer += cast(str, msg.data)
             *records, buffer = buffer.split(RS)
-            try:
-                if len(buffer) > self.max_message_bytes:
-                    raise _ProtocolError("The maximum message size was exceeded.")
-                for record in records:
-                    if record and not ws.closed:
-                        await self._handle_record(connection, record)
-            except _ProtocolError as exc:
-                if connection.handshake_done:
-                    error = f"Connection closed with an error. {exc}"
-                    await self._shut(connection, {"type": CLOSE, "error": error})
-                else:  # nothing but a handshake response may precede the handshake response
-                    await self._write(connection, json.dumps({"error": str(exc)}) + RS)
-                    await self._shut(connection, None)
+            if not await self._take_records(connection, ws, records, buffer):
                 return
             self._notify()
             if ws.closed:
                 return
+
+    @staticmethod
+    def _ended(connection: HubConnection, msg: aiohttp.WSMessage) -> bool:
+        """Whether ``msg`` ends the connection (a close frame from the client, or the socket gone)."""
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            if connection.closed_by is None:
+                connection.closed_by = "client"
+            connection.close_code = int(msg.data)
+            return True
+        return msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+    async def _take_records(
+        self, connection: HubConnection, ws: web.WebSocketResponse, records: list[str], rest: str
+    ) -> bool:
+        """Handle the complete records of a frame; False when a protocol error closed the connection."""
+        try:
+            if len(rest) > self.max_message_bytes:
+                raise _ProtocolError("The maximum message size was exceeded.")
+            for record in records:
+                if record and not ws.closed:
+                    await self._handle_record(connection, record)
+        except _ProtocolError as exc:
+            if connection.handshake_done:
+                error = f"Connection closed with an error. {exc}"
+                await self._shut(connection, {"type": CLOSE, "error": error})
+            else:  # nothing but a handshake response may precede the handshake response
+                await self._write(connection, json.dumps({"error": str(exc)}) + RS)
+                await self._shut(connection, None)
+            return False
+        return True
 
     async def _handle_record(self, connection: HubConnection, record: str) -> None:
         try:
@@ -578,21 +591,18 @@ class FakeSignalRHub:
         self.counters.messages_in += 1
         if not isinstance(message, dict) or not isinstance(message.get("type"), int):
             raise _ProtocolError("InvalidDataException: Missing required property 'type'.")
-        if connection.stalled:
-            return
+        if not connection.stalled:
+            await self._dispatch(connection, message)
+
+    async def _dispatch(self, connection: HubConnection, message: dict[str, Any]) -> None:
         kind = message["type"]
+        invocation_id = message.get("invocationId")
         if kind == INVOCATION:
             await self._invocation(connection, message)
-        elif kind == COMPLETION:
-            invocation_id = message.get("invocationId")
-            if isinstance(invocation_id, str):
-                connection.client_completions[invocation_id] = message
-        elif kind == STREAM_INVOCATION:
-            invocation_id = message.get("invocationId")
-            if isinstance(invocation_id, str):
-                await self._complete(
-                    connection, invocation_id, error="Streaming is not supported by this hub."
-                )
+        elif kind == COMPLETION and isinstance(invocation_id, str):
+            connection.client_completions[invocation_id] = message
+        elif kind == STREAM_INVOCATION and isinstance(invocation_id, str):
+            await self._complete(connection, invocation_id, error="Streaming is not supported by this hub.")
         elif kind == PING:
             connection.pings_received += 1
         elif kind == CLOSE:

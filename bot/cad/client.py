@@ -164,6 +164,26 @@ def _only_list(body: Any, *wrappers: str) -> Any:
     return body
 
 
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """One request as every attempt sends it (``secrets`` are scrubbed from anything the CAD echoes)."""
+
+    creds: CadCredentials
+    request_type: str
+    url: str
+    payload: dict[str, Any]
+    secrets: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """An attempt that failed: the error, whether sending again is safe, and how long the CAD asked to wait."""
+
+    error: CadError
+    retry_safe: bool
+    delay: float | None = None
+
+
 class CadClient:
     """Typed access to the CAD for many communities through one shared ``aiohttp.ClientSession``.
 
@@ -273,6 +293,40 @@ class CadClient:
         lists other secrets (account secrets) that must not survive into an exception message.
         """
         request_type = request_type.upper()
+        path = self._sendable_path(creds, request_type)
+        secrets = [creds.api_key.get_secret_value(), *(s for s in redact if s)]
+        payload: dict[str, Any] = {
+            "id": creds.community_id,
+            "key": creds.api_key.get_secret_value(),
+            "type": request_type,
+            "data": data,
+        }
+        if extra:
+            payload.update({k: v for k, v in extra.items() if k not in payload})
+        exchange = _Exchange(creds, request_type, self._base_url + path, payload, secrets)
+        attempt = 0
+        while True:
+            await self.limiter.acquire(creds.community_id)
+            outcome = await self._attempt(exchange, attempt)
+            if isinstance(outcome, CadResponse):
+                return outcome
+            will_retry = outcome.retry_safe and attempt < self._max_retries
+            log.debug(
+                "CAD %s community=%s attempt=%d failed: %s (%s)",
+                request_type,
+                creds.community_id,
+                attempt + 1,
+                type(outcome.error).__name__,
+                "will retry" if will_retry else "giving up",
+            )
+            if not will_retry:
+                raise self._given_up(creds, request_type, outcome.error)
+            delay = outcome.delay if outcome.delay is not None else self._backoff_s * (2**attempt)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    def _sendable_path(self, creds: CadCredentials, request_type: str) -> str:
+        """The type's path, once nothing known says it would be refused (plan, or a rate-limit pause)."""
         try:
             path = path_for(request_type)
         except KeyError:
@@ -290,103 +344,82 @@ class CadClient:
                 request_type=request_type,
                 retry_after=paused_for,
             )
+        return path
 
-        secrets = [creds.api_key.get_secret_value(), *(s for s in redact if s)]
-        payload: dict[str, Any] = {
-            "id": creds.community_id,
-            "key": creds.api_key.get_secret_value(),
-            "type": request_type,
-            "data": data,
-        }
-        if extra:
-            payload.update({k: v for k, v in extra.items() if k not in payload})
-        url = self._base_url + path
+    async def _attempt(self, exchange: _Exchange, attempt: int) -> CadResponse | _Failure:
+        """One try: the 2xx answer, or what went wrong and whether trying again is safe."""
+        request_type = exchange.request_type
         is_read = request_type in READ_TYPES
-        attempt = 0
-        while True:
-            await self.limiter.acquire(creds.community_id)
-            started = self._clock()
-            failure: CadError
-            delay: float | None = None
-            try:
-                async with self._session.post(url, json=payload, timeout=self._timeout) as response:
-                    raw = await response.read()
-                    status = response.status
-                    content_type = response.content_type or ""
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-            except aiohttp.ConnectionTimeoutError:
-                # The connection never opened, so the CAD cannot have acted on it.
-                failure = CadUnavailableError("could not connect in time", request_type=request_type)
-                retry_safe = True
-            except aiohttp.ClientConnectorError as exc:
-                failure = CadUnavailableError(
-                    f"could not connect ({type(exc).__name__})", request_type=request_type
-                )
-                retry_safe = True
-            except TimeoutError:
-                failure = CadTimeoutError(
-                    f"no answer within {self._timeout.total:g} s", request_type=request_type
-                )
-                retry_safe = is_read
-            except aiohttp.ClientError as exc:
-                # Sent, then lost (reset, disconnect, broken payload): a write may have been applied.
-                failure = CadUnavailableError(
-                    f"connection failed ({type(exc).__name__})", request_type=request_type
-                )
-                retry_safe = is_read
-            else:
-                elapsed_ms = (self._clock() - started) * 1000
-                log.debug(
-                    "CAD %s community=%s attempt=%d -> %s in %.0f ms",
-                    request_type,
-                    creds.community_id,
-                    attempt + 1,
-                    status,
-                    elapsed_ms,
-                )
-                text = redact_secrets(raw.decode("utf-8", errors="replace"), secrets)
-                if 200 <= status < 300:
-                    if is_wrong_endpoint_body(text):
-                        raise CadWrongEndpointError(excerpt(text), status=status, request_type=request_type)
-                    return CadResponse(request_type, status, text, content_type)
-                failure = error_from_response(
-                    status, text, request_type=request_type, retry_after=retry_after
-                )
-                if status == 429:
-                    retry_safe = True
-                    if retry_after is not None:
-                        delay = min(retry_after, self._max_retry_after_s)
-                elif status in _RETRY_ANY_STATUSES:
-                    retry_safe = True
-                elif status >= 500:
-                    retry_safe = is_read
-                else:
-                    self._note_refusal(creds, failure)
-                    raise failure
-            log.debug(
-                "CAD %s community=%s attempt=%d failed: %s (%s)",
+        started = self._clock()
+        try:
+            async with self._session.post(
+                exchange.url, json=exchange.payload, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                content_type = response.content_type or ""
+                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+        except aiohttp.ConnectionTimeoutError:
+            # The connection never opened, so the CAD cannot have acted on it.
+            return _Failure(CadUnavailableError("could not connect in time", request_type=request_type), True)
+        except aiohttp.ClientConnectorError as exc:
+            error = CadUnavailableError(
+                f"could not connect ({type(exc).__name__})", request_type=request_type
+            )
+            return _Failure(error, True)
+        except TimeoutError:
+            error = CadTimeoutError(f"no answer within {self._timeout.total:g} s", request_type=request_type)
+            return _Failure(error, is_read)
+        except aiohttp.ClientError as exc:
+            # Sent, then lost (reset, disconnect, broken payload): a write may have been applied.
+            error = CadUnavailableError(
+                f"connection failed ({type(exc).__name__})", request_type=request_type
+            )
+            return _Failure(error, is_read)
+        log.debug(
+            "CAD %s community=%s attempt=%d -> %s in %.0f ms",
+            request_type,
+            exchange.creds.community_id,
+            attempt + 1,
+            status,
+            (self._clock() - started) * 1000,
+        )
+        text = redact_secrets(raw.decode("utf-8", errors="replace"), exchange.secrets)
+        if 200 <= status < 300:
+            if is_wrong_endpoint_body(text):
+                raise CadWrongEndpointError(excerpt(text), status=status, request_type=request_type)
+            return CadResponse(request_type, status, text, content_type)
+        return self._judge_refusal(exchange, status, text, retry_after)
+
+    def _judge_refusal(
+        self, exchange: _Exchange, status: int, text: str, retry_after: float | None
+    ) -> _Failure:
+        """A non-2xx answer: worth trying again (rate limit, outage), or raised at once (the CAD said no)."""
+        request_type = exchange.request_type
+        failure = error_from_response(status, text, request_type=request_type, retry_after=retry_after)
+        if status == 429:
+            delay = min(retry_after, self._max_retry_after_s) if retry_after is not None else None
+            return _Failure(failure, True, delay)
+        if status in _RETRY_ANY_STATUSES:
+            return _Failure(failure, True)
+        if status >= 500:
+            return _Failure(failure, request_type in READ_TYPES)
+        self._note_refusal(exchange.creds, failure)
+        raise failure
+
+    def _given_up(self, creds: CadCredentials, request_type: str, failure: CadError) -> CadError:
+        """The error to raise once no retry is left; an exhausted rate limit pauses the type first."""
+        if isinstance(failure, CadRateLimitedError):
+            pause = max(self._rate_limit_pause_s, failure.retry_after or 0.0)
+            self.pauses.pause(creds.community_id, request_type, pause)
+            failure.retry_after = pause
+            log.warning(
+                "CAD rate-limited %s for community %s; pausing that type for %.0f s",
                 request_type,
                 creds.community_id,
-                attempt + 1,
-                type(failure).__name__,
-                "will retry" if retry_safe and attempt < self._max_retries else "giving up",
+                pause,
             )
-            if not retry_safe or attempt >= self._max_retries:
-                if isinstance(failure, CadRateLimitedError):
-                    pause = max(self._rate_limit_pause_s, failure.retry_after or 0.0)
-                    self.pauses.pause(creds.community_id, request_type, pause)
-                    failure.retry_after = pause
-                    log.warning(
-                        "CAD rate-limited %s for community %s; pausing that type for %.0f s",
-                        request_type,
-                        creds.community_id,
-                        pause,
-                    )
-                raise failure
-            if delay is None:
-                delay = self._backoff_s * (2**attempt)
-            attempt += 1
-            await asyncio.sleep(delay)
+        return failure
 
     def _note_refusal(self, creds: CadCredentials, failure: CadError) -> None:
         if isinstance(failure, CadNotEnabledError):

@@ -205,6 +205,20 @@ def plan_from_version(name: Any, version: Any) -> tuple[Tier, str] | None:
     return tier, (cleaned.title() if cleaned else tier.display_name)
 
 
+@dataclass(frozen=True, slots=True)
+class _V2Exchange:
+    """One v2 request as every attempt sends it (``secrets`` are scrubbed from anything the CAD echoes)."""
+
+    creds: CadCredentials
+    op: Operation
+    url: str
+    params: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    secrets: list[str]
+    target: MemberTarget | None
+
+
 class V2Transport:
     """Sends v2 operations for many communities through one shared ``aiohttp.ClientSession``, and keeps what
     telling errors apart needs: the plan each community reported and the servers each key has."""
@@ -312,59 +326,11 @@ class V2Transport:
             wait = self.budgets.acquire(api_key, op)
             if wait > 0:
                 raise self._over_budget(creds, op, wait)
-            started = self._clock()
-            failure: CadError
-            try:
-                async with self._session.request(
-                    op.method, url, params=params, json=body, headers=headers, timeout=self._timeout
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    content_type = response.content_type or ""
-                    delay = retry_delay(response.headers) if status == 429 else None
-            except aiohttp.ConnectionTimeoutError:
-                self.budgets.release(api_key, op)
-                failure = CadUnavailableError(
-                    f"v2 {op.id}: could not connect in time", request_type=op.request_type
-                )
-                retry_safe = True
-            except aiohttp.ClientConnectorError as exc:
-                # The connection never opened, so the CAD never saw it: the slot goes back to the budget.
-                self.budgets.release(api_key, op)
-                failure = CadUnavailableError(
-                    f"v2 {op.id}: could not connect ({type(exc).__name__})", request_type=op.request_type
-                )
-                retry_safe = True
-            except TimeoutError:
-                failure = CadTimeoutError(
-                    f"v2 {op.id}: no answer within {self._timeout.total:g} s",
-                    request_type=op.request_type,
-                    user_message=CadTimeoutError.read_user_message if op.read else None,
-                )
-                retry_safe = op.read
-            except aiohttp.ClientError as exc:
-                # Sent, then lost: a write may have been applied.
-                failure = CadUnavailableError(
-                    f"v2 {op.id}: connection failed ({type(exc).__name__})", request_type=op.request_type
-                )
-                retry_safe = op.read
-            else:
-                elapsed_ms = (self._clock() - started) * 1000
-                log.debug(
-                    "CAD v2 %s community=%s attempt=%d -> %s in %.0f ms",
-                    op.id,
-                    creds.community_id,
-                    attempt + 1,
-                    status,
-                    elapsed_ms,
-                )
-                text = redact_secrets(raw.decode("utf-8", errors="replace"), secrets)
-                if 200 <= status < 300:
-                    return V2Answer(op, status, _parse_body(text, content_type))
-                if status == 429:
-                    raise self._rate_limited(creds, op, text, content_type, delay)
-                failure = await self._failure(creds, op, status, text, content_type, target)
-                retry_safe = status >= 500 and (op.read or status in _RETRY_ANY_STATUSES)
+            sent = _V2Exchange(creds, op, url, params, body, headers, secrets, target)
+            outcome = await self._attempt(sent, attempt)
+            if isinstance(outcome, V2Answer):
+                return outcome
+            failure, retry_safe = outcome
             log.debug(
                 "CAD v2 %s community=%s attempt=%d failed: %s (%s)",
                 op.id,
@@ -380,6 +346,65 @@ class V2Transport:
             if self.budgets.remaining(api_key, op) == 0:
                 # A retry must not spend a budget that members' next commands need.
                 raise failure
+
+    async def _attempt(self, sent: _V2Exchange, attempt: int) -> V2Answer | tuple[CadError, bool]:
+        """One try: the 2xx answer, or the error and whether trying again is safe (a 429 is raised at once)."""
+        op, creds = sent.op, sent.creds
+        api_key = creds.api_key.get_secret_value()
+        started = self._clock()
+        try:
+            async with self._session.request(
+                op.method,
+                sent.url,
+                params=sent.params,
+                json=sent.body,
+                headers=sent.headers,
+                timeout=self._timeout,
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                content_type = response.content_type or ""
+                delay = retry_delay(response.headers) if status == 429 else None
+        except aiohttp.ConnectionTimeoutError:
+            self.budgets.release(api_key, op)
+            return CadUnavailableError(
+                f"v2 {op.id}: could not connect in time", request_type=op.request_type
+            ), True
+        except aiohttp.ClientConnectorError as exc:
+            # The connection never opened, so the CAD never saw it: the slot goes back to the budget.
+            self.budgets.release(api_key, op)
+            error = CadUnavailableError(
+                f"v2 {op.id}: could not connect ({type(exc).__name__})", request_type=op.request_type
+            )
+            return error, True
+        except TimeoutError:
+            timed_out = CadTimeoutError(
+                f"v2 {op.id}: no answer within {self._timeout.total:g} s",
+                request_type=op.request_type,
+                user_message=CadTimeoutError.read_user_message if op.read else None,
+            )
+            return timed_out, op.read
+        except aiohttp.ClientError as exc:
+            # Sent, then lost: a write may have been applied.
+            lost = CadUnavailableError(
+                f"v2 {op.id}: connection failed ({type(exc).__name__})", request_type=op.request_type
+            )
+            return lost, op.read
+        log.debug(
+            "CAD v2 %s community=%s attempt=%d -> %s in %.0f ms",
+            op.id,
+            creds.community_id,
+            attempt + 1,
+            status,
+            (self._clock() - started) * 1000,
+        )
+        text = redact_secrets(raw.decode("utf-8", errors="replace"), sent.secrets)
+        if 200 <= status < 300:
+            return V2Answer(op, status, _parse_body(text, content_type))
+        if status == 429:
+            raise self._rate_limited(creds, op, text, content_type, delay)
+        failure = await self._failure(creds, op, status, text, content_type, sent.target)
+        return failure, status >= 500 and (op.read or status in _RETRY_ANY_STATUSES)
 
     def _over_budget(self, creds: CadCredentials, op: Operation, wait: float) -> CadRateLimitedError:
         api_key = creds.api_key.get_secret_value()

@@ -242,21 +242,8 @@ def apply_dispatch_event(
         if state is not None and state.call_id != event.dispatch.call_id:
             return state
         return _from_payload(event.dispatch, state, moment)
-    if isinstance(event, ev.DispatchNoteEvent):
-        if state is not None and state.call_id != event.call_id:
-            return state
-        base = state if state is not None else DispatchCardState(call_id=event.call_id)
-        note = event.note
-        return with_note(base, note.label, note.content, note.time, note_type=note.type, now=moment)
-    if isinstance(event, ev.DispatchUnitAttachEvent):
-        if state is not None and state.call_id != event.call_id:
-            return state
-        base = state if state is not None else DispatchCardState(call_id=event.call_id)
-        return with_units_attached(base, event.idents, now=moment)
-    if isinstance(event, ev.DispatchUnitDetachEvent):
-        if state is None or state.call_id != event.call_id:
-            return state
-        return with_units_detached(state, event.idents, now=moment)
+    if isinstance(event, ev.DispatchNoteEvent | ev.DispatchUnitAttachEvent | ev.DispatchUnitDetachEvent):
+        return _apply_call_event(state, event, moment)
     if isinstance(event, ev.DispatchClosedEvent):
         if state is None or state.call_id not in event.call_ids:
             return state
@@ -266,6 +253,24 @@ def apply_dispatch_event(
             return None
         return with_bodycam(state, event.ident, event.state, now=moment)
     return state
+
+
+def _apply_call_event(
+    state: DispatchCardState | None,
+    event: ev.DispatchNoteEvent | ev.DispatchUnitAttachEvent | ev.DispatchUnitDetachEvent,
+    moment: datetime,
+) -> DispatchCardState | None:
+    """A note, attach or detach, which name their call: a note or an attach starts a minimal card for a call
+    without one; a detach does not."""
+    if state is not None and state.call_id != event.call_id:
+        return state
+    if isinstance(event, ev.DispatchUnitDetachEvent):
+        return with_units_detached(state, event.idents, now=moment) if state is not None else None
+    base = state if state is not None else DispatchCardState(call_id=event.call_id)
+    if isinstance(event, ev.DispatchNoteEvent):
+        note = event.note
+        return with_note(base, note.label, note.content, note.time, note_type=note.type, now=moment)
+    return with_units_attached(base, event.idents, now=moment)
 
 
 def apply_911_event(

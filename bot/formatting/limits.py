@@ -6,7 +6,7 @@ one long CAD description. Everything we post goes through :func:`clamp_embed` / 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -151,6 +151,17 @@ def _shrink_to_total(embed: EmbedDict, limit: int) -> None:
         keep = max(_MIN_USEFUL_DESCRIPTION, discord_len(description) - excess)
         embed["description"] = truncate(description, keep)
         excess = embed_size(embed) - limit
+    excess = _shrink_fields(embed, limit, excess)
+    # Only pathological input gets here (a huge description plus header text); cut in reading order.
+    for key, text_key in (("description", None), ("footer", "text"), ("author", "name"), ("title", None)):
+        if excess <= 0:
+            break
+        _shorten_part(embed, key, text_key, excess)
+        excess = embed_size(embed) - limit
+
+
+def _shrink_fields(embed: EmbedDict, limit: int, excess: int) -> int:
+    """Shorten the last field's value, or drop it, until the embed fits; returns what is still over."""
     fields: list[dict[str, Any]] = embed.get("fields", [])
     while excess > 0 and fields:
         last = fields[-1]
@@ -162,28 +173,43 @@ def _shrink_to_total(embed: EmbedDict, limit: int) -> None:
         excess = embed_size(embed) - limit
     if not fields:
         embed.pop("fields", None)
-    # Only pathological input gets here (a huge description plus header text); cut in reading order.
-    for key in ("description", "footer", "author", "title"):
-        if excess <= 0:
-            break
-        if key in ("description", "title"):
-            text = embed.get(key)
-            if text:
-                shorter = truncate(text, max(0, discord_len(text) - excess))
-                if shorter:
-                    embed[key] = shorter
-                else:
-                    embed.pop(key)
-        else:
-            block = embed.get(key)
-            if block:
-                text_key = "text" if key == "footer" else "name"
-                shorter = truncate(block[text_key], max(0, discord_len(block[text_key]) - excess))
-                if shorter:
-                    block[text_key] = shorter
-                else:
-                    embed.pop(key)
-        excess = embed_size(embed) - limit
+    return excess
+
+
+def _shorten_part(embed: EmbedDict, key: str, text_key: str | None, excess: int) -> None:
+    """Take ``excess`` characters off one text part (``text_key``: the text inside a block such as the
+    footer), dropping the part when nothing would be left."""
+    holder: Any = embed.get(key) if text_key is not None else embed
+    if not holder:
+        return
+    inner = text_key or key
+    text = holder.get(inner)
+    if not text:
+        return
+    shorter = truncate(text, max(0, discord_len(text) - excess))
+    if shorter:
+        holder[inner] = shorter
+    else:
+        embed.pop(key)
+
+
+def _truncated(text: str | None, limit: int) -> str | None:
+    return None if text is None else truncate(text, limit)
+
+
+# Each part of an embed, in Discord's order, with what makes it acceptable (None: leave the part out).
+_PART_CLEANERS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("title", lambda value: _truncated(_clean_text(value), TITLE_LIMIT)),
+    ("description", lambda value: _truncated(_clean_text(value), DESCRIPTION_LIMIT)),
+    ("url", _clean_url),
+    ("color", _clean_color),
+    ("timestamp", _clean_timestamp),
+    ("author", lambda value: _clean_named_block(value, "name", AUTHOR_NAME_LIMIT, ("url", "icon_url"))),
+    ("fields", _clean_fields),
+    ("footer", lambda value: _clean_named_block(value, "text", FOOTER_TEXT_LIMIT, ("icon_url",))),
+    ("thumbnail", _clean_image),
+    ("image", _clean_image),
+)
 
 
 def clamp_embed(embed: Mapping[str, Any], total_limit: int = EMBED_TOTAL_LIMIT) -> EmbedDict:
@@ -191,37 +217,12 @@ def clamp_embed(embed: Mapping[str, Any], total_limit: int = EMBED_TOTAL_LIMIT) 
 
     Never raises, and never emits None, "None" or "null": a part with no real content is left out.
     """
+    source: Mapping[str, Any] = embed if isinstance(embed, Mapping) else {}
     clamped: EmbedDict = {}
-    if not isinstance(embed, Mapping):
-        embed = {}
-    title = _clean_text(embed.get("title"))
-    if title is not None:
-        clamped["title"] = truncate(title, TITLE_LIMIT)
-    description = _clean_text(embed.get("description"))
-    if description is not None:
-        clamped["description"] = truncate(description, DESCRIPTION_LIMIT)
-    url = _clean_url(embed.get("url"))
-    if url is not None:
-        clamped["url"] = url
-    color = _clean_color(embed.get("color"))
-    if color is not None:
-        clamped["color"] = color
-    timestamp = _clean_timestamp(embed.get("timestamp"))
-    if timestamp is not None:
-        clamped["timestamp"] = timestamp
-    author = _clean_named_block(embed.get("author"), "name", AUTHOR_NAME_LIMIT, ("url", "icon_url"))
-    if author is not None:
-        clamped["author"] = author
-    fields = _clean_fields(embed.get("fields"))
-    if fields:
-        clamped["fields"] = fields
-    footer = _clean_named_block(embed.get("footer"), "text", FOOTER_TEXT_LIMIT, ("icon_url",))
-    if footer is not None:
-        clamped["footer"] = footer
-    for key in ("thumbnail", "image"):
-        image = _clean_image(embed.get(key))
-        if image is not None:
-            clamped[key] = image
+    for key, clean in _PART_CLEANERS:
+        value = clean(source.get(key))
+        if value is not None and value != []:  # None, and an empty field list, leave the part out
+            clamped[key] = value
     _shrink_to_total(clamped, max(0, min(total_limit, EMBED_TOTAL_LIMIT)))
     if not any(key in clamped for key in ("title", "description", "fields", "author", "footer", "image")):
         # Discord rejects an embed with nothing to show.

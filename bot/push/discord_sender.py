@@ -17,6 +17,7 @@ from discord.http import Route
 from bot.push.sender import (
     BucketState,
     ChannelUnavailableError,
+    DeliveryError,
     RateLimitedError,
     RejectedMessageError,
     RequestKind,
@@ -84,34 +85,37 @@ class DiscordPySender:
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self._http.request(route, json=payload)
-        except discord.Forbidden as exc:
-            raise ChannelUnavailableError(
-                f"403 Forbidden: the bot lacks access or permissions in this channel (Discord code {exc.code})"
-            ) from None
-        except discord.NotFound as exc:
-            if editing and exc.code == UNKNOWN_MESSAGE_CODE:
-                raise UnknownMessageError("404: the message was deleted") from None
-            raise ChannelUnavailableError(
-                f"404 Not Found: the channel no longer exists (Discord code {exc.code})"
-            ) from None
+        except discord.HTTPException as exc:
+            raise _delivery_error(exc, editing=editing) from None
         except discord.RateLimited as exc:
             raise RateLimitedError("rate limited by Discord", retry_after=exc.retry_after) from None
-        except discord.DiscordServerError as exc:
-            raise RetryableDeliveryError(f"Discord server error {exc.status}") from None
-        except discord.HTTPException as exc:
-            if exc.status == 429:
-                # A 429 discord.py would not retry (no Via header: Cloudflare), or one it gave up retrying.
-                retry_after = _retry_after_header(exc.response)
-                raise RateLimitedError("rate limited before reaching Discord", retry_after) from None
-            if exc.status in (400, 413) or exc.code == 50035:
-                raise RejectedMessageError(
-                    f"{exc.status}: Discord rejected the message (code {exc.code})"
-                ) from None
-            raise RetryableDeliveryError(f"Discord answered {exc.status} (code {exc.code})") from None
         except TimeoutError:
             raise RetryableDeliveryError(f"no answer from Discord within {self._timeout_s:g} s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise RetryableDeliveryError(f"connection to Discord failed ({type(exc).__name__})") from None
+
+
+def _delivery_error(exc: discord.HTTPException, *, editing: bool) -> DeliveryError:
+    """What an answer Discord refused means for delivery: the channel is gone, the message is, the message
+    itself is wrong, or try again later."""
+    if isinstance(exc, discord.Forbidden):
+        return ChannelUnavailableError(
+            f"403 Forbidden: the bot lacks access or permissions in this channel (Discord code {exc.code})"
+        )
+    if isinstance(exc, discord.NotFound):
+        if editing and exc.code == UNKNOWN_MESSAGE_CODE:
+            return UnknownMessageError("404: the message was deleted")
+        return ChannelUnavailableError(
+            f"404 Not Found: the channel no longer exists (Discord code {exc.code})"
+        )
+    if isinstance(exc, discord.DiscordServerError):
+        return RetryableDeliveryError(f"Discord server error {exc.status}")
+    if exc.status == 429:
+        # A 429 discord.py would not retry (no Via header: Cloudflare), or one it gave up retrying.
+        return RateLimitedError("rate limited before reaching Discord", _retry_after_header(exc.response))
+    if exc.status in (400, 413) or exc.code == 50035:
+        return RejectedMessageError(f"{exc.status}: Discord rejected the message (code {exc.code})")
+    return RetryableDeliveryError(f"Discord answered {exc.status} (code {exc.code})")
 
 
 def _retry_after_header(response: Any) -> float | None:

@@ -356,21 +356,8 @@ class HubSession:
                 await self._connect_once()
             except asyncio.CancelledError:
                 raise
-            except HubError as exc:
-                self._failed(str(exc))
-            except aiohttp.WSServerHandshakeError as exc:
-                self._failed(f"the websocket upgrade was refused (HTTP {exc.status})")
-            except aiohttp.ClientConnectorError as exc:
-                self._failed(
-                    f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'refused'})"
-                )
-            except (aiohttp.ClientError, OSError) as exc:
-                self._failed(f"connection failed ({type(exc).__name__})")
-            except TimeoutError:
-                self._failed("the hub did not answer in time")
-            except Exception as exc:  # a bug must not end the session for good
-                log.exception("unexpected error in the hub session for community %s", self.key.community_id)
-                self._failed(f"unexpected error ({type(exc).__name__})")
+            except Exception as exc:  # a bug must not end the session for good: every failure is a reconnect
+                self._failed(self._why_it_ended(exc))
             if self._stopping:
                 return
             stable = (
@@ -383,6 +370,21 @@ class HubSession:
             delay = self._jittered(self.timing.step(self._reconnect_step))
             self._reconnect_step += 1
             await self._pause("reconnect", delay)
+
+    def _why_it_ended(self, exc: Exception) -> str:
+        """A connection's end as a short, safe sentence for /status (never a key or a token)."""
+        if isinstance(exc, HubError):
+            return str(exc)
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            return f"the websocket upgrade was refused (HTTP {exc.status})"
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'refused'})"
+        if isinstance(exc, TimeoutError):  # before OSError, of which it is a kind
+            return "the hub did not answer in time"
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return f"connection failed ({type(exc).__name__})"
+        log.error("unexpected error in the hub session for community %s", self.key.community_id, exc_info=exc)
+        return f"unexpected error ({type(exc).__name__})"
 
     def _failed(self, reason: str) -> None:
         if self._stopping:
