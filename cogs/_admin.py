@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import discord
 from discord import app_commands
 
-from bot.formatting.admin_replies import PushTarget
+from bot.formatting.admin import PushTarget
 from bot.tree import UserCheckFailure
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.cad.models import CadCredentials
 from bot.errors import NotConfiguredError, NotLinkedError
-from bot.formatting.admin_replies import GROUP_LABELS
+from bot.formatting.admin import GROUP_LABELS
 from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.storage.models import CommandGroup, UserLink
 from bot.tree import UserCheckFailure

@@ -21,7 +21,7 @@ from bot.cad.client import CadClient
 from bot.cad.errors import CadError, CadNotLinkedError
 from bot.cad.models import CadCredentials
 from bot.errors import UserFacingError
-from bot.formatting import member_replies
+from bot.formatting import member_actions
 from bot.services.members import api_id_account_key, is_uuid, known_account_uuid
 from bot.tree import report_interaction_error, send_ephemeral, user_message_for
 from cogs._shared import NO_MENTIONS, guild_credentials, guild_id_of, linked_account, services
@@ -115,7 +115,7 @@ class Account(commands.Cog):
     async def link_with_secret(self, interaction: discord.Interaction[Any], secret: str) -> None:
         secret = secret.strip()
         if not is_uuid(secret):
-            raise UserFacingError(member_replies.secret_format_refusal())
+            raise UserFacingError(member_actions.secret_format_refusal())
         await interaction.response.defer(ephemeral=True, thinking=True)
         creds = await guild_credentials(interaction)
         cad = services(interaction).cad
@@ -129,7 +129,7 @@ class Account(commands.Cog):
         )
         log.info("member linked a CAD account by secret in guild %s", interaction.guild_id)
         await interaction.followup.send(
-            member_replies.link_confirmation(username), ephemeral=True, allowed_mentions=NO_MENTIONS
+            member_actions.link_confirmation(username), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     async def link_with_api_id(self, interaction: discord.Interaction[Any], creds: CadCredentials) -> None:
@@ -140,7 +140,7 @@ class Account(commands.Cog):
         try:
             username: str | None = await cad.check_apiid(creds, api_id)
         except CadNotLinkedError:
-            raise UserFacingError(member_replies.api_id_not_set(interaction.user.id)) from None
+            raise UserFacingError(member_actions.api_id_not_set(interaction.user.id)) from None
         account_key = api_id_account_key(api_id)
         try:
             await cad.ensure_allowed(creds, "GET_ACCOUNT")
@@ -161,7 +161,7 @@ class Account(commands.Cog):
         )
         log.info("member linked a CAD account by API ID in guild %s", interaction.guild_id)
         await interaction.followup.send(
-            member_replies.link_confirmation(username), ephemeral=True, allowed_mentions=NO_MENTIONS
+            member_actions.link_confirmation(username), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="unlink", description="Forget which CAD account is yours in this server.")
@@ -172,7 +172,7 @@ class Account(commands.Cog):
         existing = await links.get(guild_id, interaction.user.id)
         removed = await links.unlink(guild_id, interaction.user.id)
         await interaction.response.send_message(
-            member_replies.unlink_confirmation(existing.username if existing else None, was_linked=removed),
+            member_actions.unlink_confirmation(existing.username if existing else None, was_linked=removed),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -182,7 +182,7 @@ class Account(commands.Cog):
     async def whoami(self, interaction: discord.Interaction[Any]) -> None:
         link = await linked_account(interaction)
         await interaction.response.send_message(
-            member_replies.whoami(
+            member_actions.whoami(
                 username=link.username,
                 account_uuid=known_account_uuid(link),
                 api_id=link.api_id,

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.cad.models import Blip, BlipCoordinates
 from bot.cad.plans import plan_explained, refuse_if_plan_too_low
 from bot.errors import UserFacingError
-from bot.formatting import replies
+from bot.formatting import listings
 from bot.formatting.text import neutralise, truncate
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
@@ -86,10 +86,10 @@ class Blips(commands.GroupCog, group_name="blips", group_description="Custom bli
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with plan_explained(cad, creds):
             blips = await cad.get_blips(creds)
-        pages = replies.blips_pages(blips)
+        pages = listings.blips_pages(blips)
         if not pages:
             await interaction.followup.send(
-                replies.no_blips_message(), ephemeral=True, allowed_mentions=NO_MENTIONS
+                listings.no_blips_message(), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
         await send_pages(interaction, pages)
@@ -122,7 +122,7 @@ class Blips(commands.GroupCog, group_name="blips", group_description="Custom bli
         async with plan_explained(cad, creds):
             added = await cad.add_blip(creds, blip)
         await interaction.followup.send(
-            replies.blip_added_message(added), ephemeral=True, allowed_mentions=NO_MENTIONS
+            listings.blip_added_message(added), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="edit", description="Change a blip: give only what should change.")
@@ -149,7 +149,7 @@ class Blips(commands.GroupCog, group_name="blips", group_description="Custom bli
         async with plan_explained(cad, creds):
             await cad.modify_blip(creds, id, **changes)
         await interaction.followup.send(
-            replies.blip_updated_message(id, changes), ephemeral=True, allowed_mentions=NO_MENTIONS
+            listings.blip_updated_message(id, changes), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="remove", description="Take a blip off the live map.")
@@ -162,7 +162,7 @@ class Blips(commands.GroupCog, group_name="blips", group_description="Custom bli
         async with plan_explained(cad, creds):
             await cad.remove_blip(creds, [id])
         await interaction.followup.send(
-            replies.blip_removed_message(id), ephemeral=True, allowed_mentions=NO_MENTIONS
+            listings.blip_removed_message(id), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
 

@@ -17,7 +17,7 @@ from discord.ext import commands
 
 from bot.cad.models import CadCredentials
 from bot.cad.plans import plan_explained, refuse_if_plan_too_low
-from bot.formatting import replies
+from bot.formatting import listings
 from bot.formatting.limits import EmbedDict
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
@@ -63,9 +63,9 @@ class DispatchBoard(commands.Cog):
     async def calls(self, interaction: discord.Interaction[Any], public: bool = False) -> None:
         async def read(svc: Services, creds: CadCredentials) -> list[EmbedDict]:
             snapshot, age_s = await svc.board.calls(creds)
-            return replies.calls_pages(snapshot, age_s=age_s)
+            return listings.calls_pages(snapshot, age_s=age_s)
 
-        await self._show_board(interaction, public, "GET_CALLS", read, replies.no_calls_message())
+        await self._show_board(interaction, public, "GET_CALLS", read, listings.no_calls_message())
 
     @app_commands.command(name="units", description="Units on duty: status, location and panic.")
     @app_commands.describe(public=PUBLIC_HELP)
@@ -73,9 +73,9 @@ class DispatchBoard(commands.Cog):
     async def units(self, interaction: discord.Interaction[Any], public: bool = False) -> None:
         async def read(svc: Services, creds: CadCredentials) -> list[EmbedDict]:
             units, age_s = await svc.board.active_units(creds)
-            return replies.units_pages(units, age_s=age_s)
+            return listings.units_pages(units, age_s=age_s)
 
-        await self._show_board(interaction, public, "GET_ACTIVE_UNITS", read, replies.no_units_message())
+        await self._show_board(interaction, public, "GET_ACTIVE_UNITS", read, listings.no_units_message())
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from bot.cooldowns import MemberCooldowns
 from bot.errors import CooldownError, UserFacingError
-from bot.formatting import member_replies
+from bot.formatting import member_actions
 from bot.storage.models import CommandGroup
 from cogs._shared import NO_MENTIONS, guild_credentials, guild_id_of, requires_group, services
 
@@ -36,7 +36,7 @@ class CallInProgressError(UserFacingError):
 def _required(value: str, option: str) -> str:
     cleaned = value.strip()
     if not cleaned:
-        raise UserFacingError(member_replies.blank_option(option))
+        raise UserFacingError(member_actions.blank_option(option))
     return cleaned
 
 
@@ -96,7 +96,7 @@ class Community(commands.Cog):
             creds.community_id,
         )
         await interaction.followup.send(
-            member_replies.call_sent(call_id, emergency=emergency),
+            member_actions.call_sent(call_id, emergency=emergency),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

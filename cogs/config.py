@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserFacingError
-from bot.formatting import admin_replies as replies
+from bot.formatting import admin as replies
 from bot.storage.models import Category, CommandGroup, RouteConfig
 from bot.tree import report_interaction_error
 from cogs._admin import forget_push_keys, missing_post_permissions, require_admin

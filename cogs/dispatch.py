@@ -32,7 +32,7 @@ from bot.cards.buttons import (
     card_button_style,
 )
 from bot.errors import UserFacingError
-from bot.formatting import dispatch_replies as replies
+from bot.formatting import dispatch as replies
 from bot.services.dispatch import DispatchDesk, Responder
 from bot.services.members import unit_target
 from bot.storage.models import CommandGroup, UserLink

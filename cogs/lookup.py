@@ -17,7 +17,7 @@ from bot.cad.client import CadClient
 from bot.cad.errors import CadEmptySearchError
 from bot.cad.models import CadCredentials, CustomRecord, LookupSearchType
 from bot.cad.plans import plan_explained, refuse_if_plan_too_low
-from bot.formatting import replies
+from bot.formatting import listings
 from bot.storage.models import CommandGroup
 from bot.ui.pagination import send_pages
 from cogs._shared import NO_MENTIONS, check_group, guild_credentials, services
@@ -58,7 +58,7 @@ class Lookup(commands.GroupCog, group_name="lookup", group_description="Search C
         middle: app_commands.Range[str, 1, NAME_MAX] | None = None,
         public: bool = False,
     ) -> None:
-        query = replies.name_query(first, last, middle)
+        query = listings.name_query(first, last, middle)
         await self._search(
             interaction,
             "LOOKUP",
@@ -79,7 +79,7 @@ class Lookup(commands.GroupCog, group_name="lookup", group_description="Search C
         await self._search(
             interaction,
             "LOOKUP",
-            replies.plate_query(plate),
+            listings.plate_query(plate),
             public,
             blank=not plate.strip(),
             fetch=lambda cad, creds: _records_by_plate(cad, creds, plate),
@@ -96,7 +96,7 @@ class Lookup(commands.GroupCog, group_name="lookup", group_description="Search C
         await self._search(
             interaction,
             "LOOKUP_INT",
-            replies.record_query(number),
+            listings.record_query(number),
             public,
             blank=False,
             fetch=lambda cad, creds: cad.lookup_int(creds, search_type=LookupSearchType.NUMBER, value=number),
@@ -121,10 +121,10 @@ class Lookup(commands.GroupCog, group_name="lookup", group_description="Search C
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with plan_explained(cad, creds):
             records = await fetch(cad, creds)
-        pages = replies.lookup_pages(records, query)
+        pages = listings.lookup_pages(records, query)
         if not pages:
             await interaction.followup.send(
-                replies.no_records_message(query), ephemeral=True, allowed_mentions=NO_MENTIONS
+                listings.no_records_message(query), ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
         await send_pages(interaction, pages, public=public, refusal=REFUSAL)

@@ -23,7 +23,7 @@ from bot.cad.errors import (
     CadTimeoutError,
     CadUnavailableError,
 )
-from bot.formatting.admin_replies import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
+from bot.formatting.admin import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
 from bot.storage import SecretKeyError
 from cogs._admin import RETRY_SLACK_S, KnowsLastEvent, admin_only
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed

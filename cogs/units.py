@@ -17,7 +17,7 @@ from discord.ext import commands
 
 from bot.cad.codes import SETTABLE_UNIT_STATUSES
 from bot.errors import UserFacingError
-from bot.formatting import member_replies
+from bot.formatting import member_actions
 from bot.services.members import unit_target
 from bot.services.panic import PanicButton
 from bot.storage.models import CommandGroup
@@ -75,11 +75,11 @@ class Units(commands.Cog):
             pressed_by=link.username or interaction.user.display_name,
         )
         if press.problem is None:
-            reply = member_replies.panic_confirmation(is_panic)
+            reply = member_actions.panic_confirmation(is_panic)
         elif not press.alerted:
             raise press.problem  # nothing was posted anywhere: the member hears the CAD's refusal as usual
         else:
-            reply = member_replies.panic_not_confirmed(is_panic, press.problem.user_message)
+            reply = member_actions.panic_not_confirmed(is_panic, press.problem.user_message)
         await interaction.followup.send(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @unit.command(name="status", description="Set your unit's status in the CAD.")
@@ -100,7 +100,7 @@ class Units(commands.Cog):
         elif code is not None and status is None:
             new_status = code
         else:
-            raise UserFacingError(member_replies.STATUS_CHOICE_REQUIRED)
+            raise UserFacingError(member_actions.STATUS_CHOICE_REQUIRED)
         link = await linked_account(interaction)
         creds = await guild_credentials(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -109,7 +109,7 @@ class Units(commands.Cog):
         target = unit_target(link)
         await cad.unit_status(creds, status=new_status, account=target.account, api_id=target.api_id)
         await interaction.followup.send(
-            member_replies.status_confirmation(new_status), ephemeral=True, allowed_mentions=NO_MENTIONS
+            member_actions.status_confirmation(new_status), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
 

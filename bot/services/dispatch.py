@@ -36,7 +36,7 @@ from bot.cards.state import (
     with_units_detached,
 )
 from bot.errors import UserFacingError
-from bot.formatting import dispatch_replies as replies
+from bot.formatting import dispatch as replies
 from bot.push.pipeline import PushPipeline
 from bot.services.members import RECHECK_AFTER_S, UnitTarget, units_on_duty
 from bot.storage.db import DatabaseError

@@ -30,7 +30,7 @@ from bot.cards.state import (
     panic_alert,
     with_units_named,
 )
-from bot.formatting import member_replies
+from bot.formatting import member_actions
 from bot.push.pipeline import PushPipeline
 from bot.services.members import UnitTarget, units_on_duty
 from bot.storage.db import DatabaseError
@@ -119,7 +119,7 @@ class PanicButton:
                 naming.cancel()
             if alert is not None and isinstance(error, Exception):
                 # A bug, not the CAD's answer: the alert must not look confirmed.
-                await alert.amend(lambda state: cad_not_confirmed(state, member_replies.PANIC_NOT_SENT))
+                await alert.amend(lambda state: cad_not_confirmed(state, member_actions.PANIC_NOT_SENT))
             raise
         if naming is not None:
             try:

@@ -19,7 +19,7 @@ from bot.cad.codes import (
     UnitStatus,
 )
 from bot.formatting.context import FormatContext, unit_status_text
-from bot.formatting.member_replies import status_confirmation
+from bot.formatting.member_actions import status_confirmation
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from bot.cad.models import (
     CustomRecord,
     Unit,
 )
-from bot.formatting import replies
+from bot.formatting import listings
 from bot.formatting.limits import EMBED_TOTAL_LIMIT, FIELD_COUNT_LIMIT, FIELD_VALUE_LIMIT, embed_size
 
 
@@ -81,7 +81,7 @@ def test_records_are_ordered_characters_then_warrants_and_bolos_then_the_rest() 
         record(RecordType.WARRANT, {"first": "W2"}, record_id=8),
     ]
 
-    ordered = [r.id for r in replies.order_records(given)]
+    ordered = [r.id for r in listings.order_records(given)]
 
     assert ordered == [7, 6, 8, 3, 1, 5, 2, 4]  # the CAD's order is kept within a type
 
@@ -100,7 +100,7 @@ def test_key_fields_come_first_and_are_found_by_uid_or_label() -> None:
         labels={"f_77": "Flags", "warrant_status": "Warrant Status"},
     )
 
-    assert replies.record_key_fields(warrant) == [
+    assert listings.record_key_fields(warrant) == [
         ("Name", "Dale J Whitfield"),
         ("Status", "Active"),
         ("Flags", "Armed and dangerous"),
@@ -115,18 +115,18 @@ def test_key_fields_skip_blanks_and_cap_the_extras() -> None:
     )
     hidden = record(RecordType.CHARACTER, {"dob": "1990-01-01"}, previewed=False)
 
-    fields = replies.record_key_fields(busy)
+    fields = listings.record_key_fields(busy)
     assert fields[0] == ("Name", "Ann")
     assert len(fields) == 1 + 4
     assert all(value.strip() for _label, value in fields)
-    assert replies.record_key_fields(hidden) == []
+    assert listings.record_key_fields(hidden) == []
 
 
 def test_lookup_pages_paginate_with_footers_and_turn_red_for_warrants() -> None:
     records = [record(RecordType.CHARACTER, {"first": f"P{n}"}, record_id=n) for n in range(11)]
     records.append(record(RecordType.WARRANT, {"first": "W"}, record_id=99))
 
-    pages = replies.lookup_pages(records, replies.name_query("Dale", "Whitfield"))
+    pages = listings.lookup_pages(records, listings.name_query("Dale", "Whitfield"))
 
     assert [page["footer"]["text"] for page in pages] == [
         "Page 1/3 · 12 records",
@@ -136,25 +136,25 @@ def test_lookup_pages_paginate_with_footers_and_turn_red_for_warrants() -> None:
     assert [len(page["fields"]) for page in pages] == [5, 5, 2]
     assert pages[0]["description"] == "11 Characters · 1 Warrant"
     assert pages[2]["fields"][-1]["name"] == "⚠️ Warrant #99"
-    assert all(page["color"] == replies.Colour.RED for page in pages)
+    assert all(page["color"] == listings.Colour.RED for page in pages)
     assert_fits_discord(pages)
 
 
 def test_a_single_page_has_no_page_number() -> None:
-    pages = replies.lookup_pages([record(RecordType.LICENSE, {"first": "A"})], replies.plate_query("X"))
+    pages = listings.lookup_pages([record(RecordType.LICENSE, {"first": "A"})], listings.plate_query("X"))
 
     assert pages[0]["footer"]["text"] == "1 record"
-    assert pages[0]["color"] == replies.Colour.INFO
+    assert pages[0]["color"] == listings.Colour.INFO
 
 
 def test_no_records_gives_no_pages_and_a_clear_sentence() -> None:
-    assert replies.lookup_pages([], "plate “X”") == []
-    assert replies.no_records_message(replies.record_query(12)) == "No records found for record #12."
+    assert listings.lookup_pages([], "plate “X”") == []
+    assert listings.no_records_message(listings.record_query(12)) == "No records found for record #12."
 
 
 def test_records_with_nothing_known_never_show_none() -> None:
     bare = CustomRecord.model_validate({"id": None, "type": None, "name": None, "sections": None})
-    pages = replies.lookup_pages([bare, record(None, {}, record_id=None)], "name “x”")
+    pages = listings.lookup_pages([bare, record(None, {}, record_id=None)], "name “x”")
 
     assert pages[0]["fields"][0] == {"name": "Record", "value": "No details on this record.", "inline": False}
     assert_fits_discord(pages)
@@ -163,7 +163,7 @@ def test_records_with_nothing_known_never_show_none() -> None:
 def test_community_template_names_are_used_as_the_heading() -> None:
     custom = record(RecordType.WARRANT, {"first": "A"}, record_id=5, name="Arrest Warrant (County)")
 
-    field = replies.record_field(custom)
+    field = listings.record_field(custom)
 
     assert field["name"] == "⚠️ Arrest Warrant (County) #5"
 
@@ -173,7 +173,7 @@ def test_huge_records_are_clamped_to_discord_limits() -> None:
         record(RecordType.CHARACTER, {f"f{n}": "x" * 3000 for n in range(8)}, record_id=i) for i in range(5)
     ]
 
-    pages = replies.lookup_pages(giant, "name “x”")
+    pages = listings.lookup_pages(giant, "name “x”")
 
     assert_fits_discord(pages)
     assert pages[0]["fields"][0]["value"].endswith("…")
@@ -186,7 +186,7 @@ def test_cad_and_member_text_is_neutralised() -> None:
         labels={"flags": "<@&9> Flags"},
     )
 
-    pages = replies.lookup_pages([hostile], replies.name_query("@here", "`x`"))
+    pages = listings.lookup_pages([hostile], listings.name_query("@here", "`x`"))
     text = dumped(pages)
 
     assert "@everyone" not in text and "@here" not in text
@@ -210,7 +210,7 @@ def test_line_start_markdown_is_escaped_only_where_it_could_restyle() -> None:
         }
     )
 
-    field = replies.calls_pages(calls)[0]["fields"][0]
+    field = listings.calls_pages(calls)[0]["fields"][0]
 
     assert field["name"] == "Call #1 · # Loud title"  # mid-line: nothing to restyle, no stray backslash
     assert field["value"].splitlines() == ["📍 > quoted", "👮 No units attached", "\\# header"]
@@ -236,7 +236,7 @@ def test_calls_order_priority_then_911_emergencies_first() -> None:
         }
     )
 
-    pages = replies.calls_pages(snapshot, per_page=4)
+    pages = listings.calls_pages(snapshot, per_page=4)
     fields = [field for page in pages for field in page["fields"]]
     names = [field["name"] for field in fields]
 
@@ -254,14 +254,15 @@ def test_calls_order_priority_then_911_emergencies_first() -> None:
     assert fields[5]["value"] == "**Caller:** Unknown\n**Location:** Not given"
     assert [page["footer"]["text"] for page in pages] == ["Page 1/2", "Page 2/2"]
     assert pages[0]["description"] == "4 dispatch calls · 2 open 911 calls"
-    assert pages[0]["color"] == replies.Colour.RED
+    assert pages[0]["color"] == listings.Colour.RED
     assert_fits_discord(pages)
 
 
 def test_no_calls_gives_no_pages() -> None:
-    assert replies.calls_pages(CallsSnapshot()) == []
+    assert listings.calls_pages(CallsSnapshot()) == []
     assert (
-        replies.calls_pages(CallsSnapshot.model_validate({"activeCalls": [{"callId": 1, "status": 2}]})) == []
+        listings.calls_pages(CallsSnapshot.model_validate({"activeCalls": [{"callId": 1, "status": 2}]}))
+        == []
     )
 
 
@@ -279,7 +280,7 @@ def unit(ident: int, unit_num: str, name: str, status: int = 2, **extra: Any) ->
 )
 def test_unit_status_labels_fall_back_to_code_numbers(code: int, label: str) -> None:
     # The same labels as the status picker and push embeds (bot.cad.codes).
-    [page] = replies.units_pages([unit(1, "A-1", "Al", status=code)])
+    [page] = listings.units_pages([unit(1, "A-1", "Al", status=code)])
     assert page["description"] == f"**A-1 Al** — {label}"
 
 
@@ -291,7 +292,7 @@ def test_units_put_panics_first_then_sort_by_unit_number() -> None:
         unit(4, "C-3", "Cy", isPanic=True),
     ]
 
-    [page] = replies.units_pages(units, age_s=3.4)
+    [page] = listings.units_pages(units, age_s=3.4)
 
     assert page["description"].splitlines() == [
         "🚨 1 unit in panic",
@@ -302,21 +303,21 @@ def test_units_put_panics_first_then_sort_by_unit_number() -> None:
         "**Nameless** — Available",
     ]
     assert page["footer"]["text"] == "4 units · as of 3 s ago"
-    assert page["color"] == replies.Colour.RED
+    assert page["color"] == listings.Colour.RED
 
 
 def test_units_without_names_or_a_fresh_list() -> None:
-    [page] = replies.units_pages([Unit.model_validate({"id": 12})], age_s=0.2)
+    [page] = listings.units_pages([Unit.model_validate({"id": 12})], age_s=0.2)
 
     # No number or name: the one placeholder; no status sent: "Unknown" (it used to read as Unavailable).
     assert page["description"] == "**Unit #12** — Unknown"
     assert page["footer"]["text"] == "1 unit"
-    assert page["color"] == replies.Colour.GREEN
-    assert replies.units_pages([]) == []
+    assert page["color"] == listings.Colour.GREEN
+    assert listings.units_pages([]) == []
 
 
 def test_unit_lines_are_neutralised() -> None:
-    line = replies.unit_line(unit(1, "@everyone", "<@1>", location="**x**"))
+    line = listings.unit_line(unit(1, "@everyone", "<@1>", location="**x**"))
 
     assert "@everyone" not in line and "<@1>" not in line
     assert "\\*\\*x\\*\\*" in line
@@ -334,7 +335,7 @@ def test_blip_lines_and_numbers() -> None:
         Blip.model_validate({"id": 3, "tooltip": "@here"}),
     ]
 
-    [page] = replies.blips_pages(blips)
+    [page] = listings.blips_pages(blips)
 
     assert page["description"].splitlines() == [
         "**#1** Untitled blip — (12.35, 3) · radius 0 · #ff0000 · icon cone",
@@ -347,11 +348,11 @@ def test_blip_lines_and_numbers() -> None:
 def test_blip_messages() -> None:
     added = Blip.model_validate({"id": 9, "coordinates": {"x": 1.5, "y": -2}})
 
-    assert replies.blip_added_message(added) == "Added blip #9 at (1.5, -2)."
-    assert replies.blip_removed_message(9) == "Removed blip #9 from the live map."
-    assert replies.blip_updated_message(
+    assert listings.blip_added_message(added) == "Added blip #9 at (1.5, -2)."
+    assert listings.blip_removed_message(9) == "Removed blip #9 from the live map."
+    assert listings.blip_updated_message(
         9,
         {"coordinates": {"x": 1.0, "y": 2.0}, "radius": 5.0, "color": "#00ff00", "sub_type": "*x*"},
     ) == ("Updated blip #9: position (1, 2), radius 5, colour “#00ff00”, subtype “\\*x\\*”.")
-    assert replies.blip_updated_message(9, {}) == "Updated blip #9."
-    assert replies.no_blips_message() == "There are no custom blips on the live map."
+    assert listings.blip_updated_message(9, {}) == "Updated blip #9."
+    assert listings.no_blips_message() == "There are no custom blips on the live map."

@@ -20,7 +20,7 @@ from bot.cad.errors import CadCredentialsError, CadRateLimitedError, CadTimeoutE
 from bot.cad.models import CadCredentials
 from bot.cad.tiers import Tier
 from bot.errors import UserFacingError
-from bot.formatting.admin_replies import (
+from bot.formatting.admin import (
     SETUP_REJECTED,
     setup_success_embed,
     setup_unreachable,

@@ -16,7 +16,7 @@ from bot.cards.buttons import (
     dispatch_card_components,
     parse_card_button_id,
 )
-from bot.formatting import dispatch_replies as replies
+from bot.formatting import dispatch as replies
 
 
 def call(call_id: int, title: str = "", address: str = "", **fields: Any) -> DispatchCall:

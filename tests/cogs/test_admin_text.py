@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.cad.tiers import Tier
-from bot.formatting.admin_replies import (
+from bot.formatting.admin import (
     PLAN_FEATURES,
     TEST_ALERT_LABEL,
     CadProbe,
