@@ -19,6 +19,8 @@ from discord.ext import commands
 
 from bot.cad.board import CadBoard
 from bot.cad.client import CadClient
+from bot.cad.interface import CadApi
+from bot.cad.v2 import CadV2Client
 from bot.config import Settings
 from bot.push.discord_sender import DiscordPySender
 from bot.push.pipeline import PushPipeline
@@ -56,7 +58,7 @@ class Services:
 
     settings: Settings
     storage: Storage
-    cad: CadClient
+    cad: CadApi
     pipeline: PushPipeline | None = None
     background: list[Startable] = field(default_factory=list)
     board: CadBoard = field(init=False)
@@ -170,7 +172,11 @@ class CadBot(commands.Bot):
             await super().close()
 
 
-def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadClient:
+def build_cad_client(settings: Settings, session: aiohttp.ClientSession) -> CadApi:
+    """The process's one CAD client, speaking the API ``[cad] api_version`` names, on the shared session."""
+    if settings.cad.api_version == 2:
+        # v2 paces by the CAD's own per-key budgets (shared by every guild on a key), not by our rate.
+        return CadV2Client(session, base_url=settings.cad.api_base, timeout_s=settings.cad.timeout_s)
     return CadClient(
         session,
         base_url=settings.cad.api_base,
@@ -223,7 +229,7 @@ def create_bot(
     *,
     with_pipeline: bool | None = None,
     idle_wait: IdleWait | None = None,
-    cad: CadClient | None = None,
+    cad: CadApi | None = None,
 ) -> CadBot:
     """The one factory for the real bot: production (``python -m bot run``) and tests both use it."""
     services = Services(settings=settings, storage=storage, cad=cad or build_cad_client(settings, session))

@@ -66,6 +66,13 @@ class DiscordSettings(_Section):
 
 class CadSettings(_Section):
     api_base: str = Field("https://api.sonorancad.com", description="Sonoran CAD API base URL.")
+    api_version: Literal[1, 2] = Field(
+        2,
+        description=(
+            "Which CAD API the commands speak: 2 (default; members are recognised by their Discord account) "
+            "or 1 (the legacy API, for a community where v2 misbehaves)."
+        ),
+    )
     timeout_s: float = Field(30.0, gt=0, le=300, description="Timeout for one CAD request, in seconds.")
     requests_per_second: float = Field(
         1.0, gt=0, le=1000, description="Sustained CAD requests per second per community."

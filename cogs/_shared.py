@@ -2,7 +2,8 @@
 
 Permission model (checked before any CAD call):
 - ``911``: everyone, unless a role is set with ``/config role 911``.
-- ``units``: any member who linked a CAD account (they only ever touch their own unit), unless a role is set.
+- ``units``: any member (they only ever touch their own unit; the CAD must know their account: a /link, or on
+  CAD v2 the Discord account linked in their CAD settings), unless a role is set.
 - ``lookup``, ``map``, ``dispatch``: server admins (Manage Server) until a role is set; then that role or admins.
 """
 
@@ -14,9 +15,10 @@ import discord
 from discord import app_commands
 
 from bot.cad.models import CadCredentials
-from bot.errors import NotConfiguredError, NotLinkedError
+from bot.errors import NotConfiguredError
 from bot.formatting.admin import GROUP_LABELS
 from bot.formatting.limits import EmbedDict, clamp_embed
+from bot.services.members import UnitTarget, member_target
 from bot.storage.models import CommandGroup, UserLink
 from bot.tree import UserCheckFailure
 
@@ -45,11 +47,11 @@ async def guild_credentials(interaction: discord.Interaction[Any]) -> CadCredent
     return creds
 
 
-async def linked_account(interaction: discord.Interaction[Any]) -> UserLink:
+async def acting_member(interaction: discord.Interaction[Any]) -> tuple[UnitTarget, UserLink | None]:
+    """How CAD requests name the member acting, and their stored link if any: the link, else (CAD v2) their
+    Discord user ID; on v1 a member without a link is asked to /link (``NotLinkedError``)."""
     link = await services(interaction).storage.links.get(guild_id_of(interaction), interaction.user.id)
-    if link is None:
-        raise NotLinkedError()
-    return link
+    return member_target(services(interaction).cad, link, interaction.user.id), link
 
 
 def is_admin(interaction: discord.Interaction[Any]) -> bool:

@@ -18,13 +18,15 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.cad.client import CadClient
-from bot.cad.errors import CadError, CadNotLinkedError
-from bot.cad.models import CadCredentials
-from bot.errors import UserFacingError
+from bot.cad.errors import NOT_LINKED_HOW_TO, CadError, CadNotLinkedError
+from bot.cad.interface import CadApi
+from bot.cad.models import CadCredentials, MemberTarget
+from bot.errors import NotLinkedError, UserFacingError
 from bot.formatting import member_actions
 from bot.services.members import api_id_account_key, is_uuid, known_account_uuid
+from bot.storage.models import UserLink
 from bot.tree import report_interaction_error, send_ephemeral, user_message_for
-from cogs._shared import NO_MENTIONS, guild_credentials, guild_id_of, linked_account, services
+from cogs._shared import NO_MENTIONS, guild_credentials, guild_id_of, services
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +36,12 @@ METHOD_API_ID = "api-id"
 MODAL_TIMEOUT_S = 900.0
 
 
-async def _username_of(cad: CadClient, creds: CadCredentials, account_uuid: str) -> str | None:
+async def _username_of(cad: CadApi, creds: CadCredentials, account_uuid: str) -> str | None:
     """The account's CAD username, or None when the plan (Plus) or the CAD won't say: the link is already
     proven, so a missing name must not undo it."""
     try:
         await cad.ensure_allowed(creds, "GET_ACCOUNT")
-        account = await cad.get_account(creds, account=account_uuid)
+        account = await cad.get_account(creds, target=MemberTarget.account(account_uuid))
     except CadError as exc:
         log.info("linked without a username (community %s): %s", creds.community_id, type(exc).__name__)
         return None
@@ -127,14 +129,18 @@ class Account(commands.Cog):
         await services(interaction).storage.links.link(
             guild_id_of(interaction), interaction.user.id, account_uuid, username=username
         )
+        services(interaction).board.forget_account(creds.community_id, str(interaction.user.id))
         log.info("member linked a CAD account by secret in guild %s", interaction.guild_id)
         await interaction.followup.send(
             member_actions.link_confirmation(username), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     async def link_with_api_id(self, interaction: discord.Interaction[Any], creds: CadCredentials) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
         cad = services(interaction).cad
+        if not isinstance(cad, CadClient):
+            # v2 has no API-ID proof; its `discord` target does that job without any /link.
+            raise UserFacingError(member_actions.API_ID_NOT_NEEDED)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         api_id = str(interaction.user.id)
         await cad.ensure_allowed(creds, "CHECK_APIID")
         try:
@@ -144,7 +150,7 @@ class Account(commands.Cog):
         account_key = api_id_account_key(api_id)
         try:
             await cad.ensure_allowed(creds, "GET_ACCOUNT")
-            account = await cad.get_account(creds, api_id=api_id)
+            account = await cad.get_account(creds, target=MemberTarget.api(api_id))
         except CadError as exc:
             # CHECK_APIID already proved ownership; without the UUID, unit requests target the API ID.
             log.info(
@@ -180,17 +186,47 @@ class Account(commands.Cog):
     @app_commands.command(name="whoami", description="Show which CAD account you're linked to.")
     @app_commands.guild_only()
     async def whoami(self, interaction: discord.Interaction[Any]) -> None:
-        link = await linked_account(interaction)
+        svc = services(interaction)
+        link = await svc.storage.links.get(guild_id_of(interaction), interaction.user.id)
+        if svc.cad.api_version >= 2:
+            await self._whoami_by_discord(interaction, link)
+            return
+        if link is None:
+            raise NotLinkedError()
         await interaction.response.send_message(
-            member_actions.whoami(
-                username=link.username,
-                account_uuid=known_account_uuid(link),
-                api_id=link.api_id,
-                linked_at=link.linked_at,
-            ),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+            _link_text(link), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
+
+    async def _whoami_by_discord(self, interaction: discord.Interaction[Any], link: UserLink | None) -> None:
+        """v2: the account the CAD links to this Discord user first, then the stored link."""
+        creds = await guild_credentials(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            account = await services(interaction).board.discord_account(creds, str(interaction.user.id))
+        except CadError:
+            if link is None:
+                raise
+            account = None  # the CAD can't say now; the stored link still answers
+        if account is not None:
+            text = member_actions.whoami_by_discord(
+                username=account.username.strip() or None,
+                account_uuid=account.uuid.strip() or None,
+                link_too=link is not None,
+            )
+        elif link is not None:
+            text = _link_text(link)
+        else:
+            raise CadNotLinkedError("no CAD account for this Discord user", user_message=NOT_LINKED_HOW_TO)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def _link_text(link: UserLink) -> str:
+    return member_actions.whoami(
+        username=link.username,
+        account_uuid=known_account_uuid(link),
+        api_id=link.api_id,
+        linked_at=link.linked_at,
+    )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -31,18 +31,18 @@ from bot.cards.buttons import (
     card_button_label,
     card_button_style,
 )
-from bot.errors import UserFacingError
+from bot.errors import NotLinkedError, UserFacingError
 from bot.formatting import dispatch as replies
 from bot.services.dispatch import DispatchDesk, Responder
-from bot.services.members import unit_target
+from bot.services.members import member_target
 from bot.storage.models import CommandGroup, UserLink
 from bot.tree import UserCheckFailure, report_interaction_error
 from cogs._shared import (
     NO_MENTIONS,
+    acting_member,
     check_group,
     guild_credentials,
     guild_id_of,
-    linked_account,
     services,
 )
 
@@ -104,16 +104,19 @@ class Dispatch(
     async def _responder(
         self, interaction: discord.Interaction[Any], member: discord.Member | None
     ) -> Responder:
-        """The invoker (``member`` None or themselves) or another member, who must have linked an account."""
+        """The invoker (``member`` None or themselves) or another member, named by their link or (CAD v2)
+        their Discord user ID."""
         if member is None or member.id == interaction.user.id:
-            link = await linked_account(interaction)
-            return Responder(interaction.user.display_name, unit_target(link), is_invoker=True)
+            target, _ = await acting_member(interaction)
+            return Responder(interaction.user.display_name, target, is_invoker=True)
         found: UserLink | None = await services(interaction).storage.links.get(
             guild_id_of(interaction), member.id
         )
-        if found is None:
-            raise UserFacingError(replies.member_not_linked(member.display_name))
-        return Responder(member.display_name, unit_target(found), is_invoker=False)
+        try:
+            target = member_target(services(interaction).cad, found, member.id)
+        except NotLinkedError:
+            raise UserFacingError(replies.member_not_linked(member.display_name)) from None
+        return Responder(member.display_name, target, is_invoker=False)
 
     # ------------------------------------------------------------------------------------------ autocomplete
 
@@ -247,10 +250,10 @@ class Dispatch(
     ) -> None:
         """Attach me / Detach me on a live card: the clicker's own linked unit, if they may dispatch."""
         await check_group(interaction, CommandGroup.DISPATCH)
-        link = await linked_account(interaction)
+        target, _ = await acting_member(interaction)
         creds = await guild_credentials(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        responder = Responder(interaction.user.display_name, unit_target(link), is_invoker=True)
+        responder = Responder(interaction.user.display_name, target, is_invoker=True)
         actions = desk(interaction)
         guild_id = guild_id_of(interaction)
         if action == "attach":

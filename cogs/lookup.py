@@ -13,8 +13,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cad.client import CadClient
 from bot.cad.errors import CadEmptySearchError
+from bot.cad.interface import CadApi
 from bot.cad.models import CadCredentials, CustomRecord, LookupSearchType
 from bot.cad.plans import plan_explained, refuse_if_plan_too_low
 from bot.formatting import listings
@@ -31,7 +31,7 @@ REFUSAL = "Only the person who ran this lookup can page it."
 
 PUBLIC_HELP = "Post the results in this channel instead of only showing them to you"
 
-FetchRecords = Callable[[CadClient, CadCredentials], Awaitable[list[CustomRecord]]]
+FetchRecords = Callable[[CadApi, CadCredentials], Awaitable[list[CustomRecord]]]
 
 
 @app_commands.guild_only()
@@ -131,13 +131,13 @@ class Lookup(commands.GroupCog, group_name="lookup", group_description="Search C
 
 
 async def _records_by_name(
-    cad: CadClient, creds: CadCredentials, first: str, last: str, middle: str
+    cad: CadApi, creds: CadCredentials, first: str, last: str, middle: str
 ) -> list[CustomRecord]:
     result = await cad.lookup(creds, first=first, last=last, mi=middle)
     return list(result.records)
 
 
-async def _records_by_plate(cad: CadClient, creds: CadCredentials, plate: str) -> list[CustomRecord]:
+async def _records_by_plate(cad: CadApi, creds: CadCredentials, plate: str) -> list[CustomRecord]:
     result = await cad.lookup(creds, plate=plate)
     return list(result.records)
 

@@ -1,4 +1,4 @@
-"""/panic and /unit status: a linked member works their own CAD unit from Discord.
+"""/panic and /unit status: a member works their own CAD unit from Discord.
 
 /panic posts its alert before the CAD is asked and amends the CAD's answer into it
 (:class:`bot.services.panic.PanicButton`); members who may not press panic (no permission, not linked, a plan
@@ -16,16 +16,17 @@ from discord.app_commands import Choice
 from discord.ext import commands
 
 from bot.cad.codes import SETTABLE_UNIT_STATUSES
+from bot.cad.errors import NOT_LINKED_HOW_TO, CadNotLinkedError
 from bot.errors import UserFacingError
 from bot.formatting import member_actions
-from bot.services.members import unit_target
+from bot.services.members import discord_member_linked
 from bot.services.panic import PanicButton
 from bot.storage.models import CommandGroup
 from cogs._shared import (
     NO_MENTIONS,
+    acting_member,
     guild_credentials,
     guild_id_of,
-    linked_account,
     requires_group,
     services,
 )
@@ -57,7 +58,7 @@ class Units(commands.Cog):
     @requires_group(CommandGroup.UNITS)
     async def panic(self, interaction: discord.Interaction[Any], state: str = "on") -> None:
         is_panic = state != "off"
-        link = await linked_account(interaction)
+        target, link = await acting_member(interaction)
         creds = await guild_credentials(interaction)
         svc = services(interaction)
         # Only the plan already known counts here: reading it from the CAD first would hold the alert back.
@@ -65,14 +66,18 @@ class Units(commands.Cog):
         if refusal is not None:
             raise refusal
         await interaction.response.defer(ephemeral=True, thinking=True)
+        # A member named by Discord ID whom the CAD knows not to be linked raises no alert (asked once, kept
+        # by the board; a CAD that can't say in time does not hold the alert back).
+        if await discord_member_linked(svc.board, creds, target) is False:
+            raise CadNotLinkedError("no CAD account for this Discord user", user_message=NOT_LINKED_HOW_TO)
         guild_id = guild_id_of(interaction)
         press = await PanicButton(svc.cad, svc.board, svc.pipeline).press(
             guild_id,
             creds,
-            unit_target(link),
+            target,
             alert_id=interaction.id,
             is_panic=is_panic,
-            pressed_by=link.username or interaction.user.display_name,
+            pressed_by=(link.username if link else None) or interaction.user.display_name,
         )
         if press.problem is None:
             reply = member_actions.panic_confirmation(is_panic)
@@ -101,13 +106,12 @@ class Units(commands.Cog):
             new_status = code
         else:
             raise UserFacingError(member_actions.STATUS_CHOICE_REQUIRED)
-        link = await linked_account(interaction)
+        target, _ = await acting_member(interaction)
         creds = await guild_credentials(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         cad = services(interaction).cad
         await cad.ensure_allowed(creds, "UNIT_STATUS")
-        target = unit_target(link)
-        await cad.unit_status(creds, status=new_status, account=target.account, api_id=target.api_id)
+        await cad.unit_status(creds, status=new_status, target=target.member)
         await interaction.followup.send(
             member_actions.status_confirmation(new_status), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

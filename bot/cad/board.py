@@ -21,14 +21,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
-from bot.cad.client import CadClient
-from bot.cad.models import CadCredentials, CallsSnapshot, Unit
+from bot.cad.errors import CadNotLinkedError
+from bot.cad.interface import CadApi
+from bot.cad.models import Account, CadCredentials, CallsSnapshot, MemberTarget, Unit
 from bot.timing import IdleWait, MonotonicClock
 
 log = logging.getLogger(__name__)
 
 UNITS_TTL_S = 20.0
 CALLS_TTL_S = 10.0
+# v2 allows 10 account reads a minute per key, shared by every guild on it: who a Discord user is in the CAD
+# changes rarely, so it is kept for minutes; "not linked" is asked again sooner (they may be linking now).
+ACCOUNT_TTL_S = 300.0
+NOT_LINKED_RECHECK_S = 60.0
 
 _V = TypeVar("_V")
 BoardKey = tuple[str, int, str]
@@ -148,16 +153,19 @@ class CadBoard:
 
     def __init__(
         self,
-        cad: CadClient | Callable[[], CadClient],
+        cad: CadApi | Callable[[], CadApi],
         *,
         units_ttl_s: float = UNITS_TTL_S,
         calls_ttl_s: float = CALLS_TTL_S,
         clock: MonotonicClock = _monotonic,
         shared_wait: IdleWait | None = None,
     ) -> None:
-        self._current_cad: Callable[[], CadClient] = (lambda: cad) if isinstance(cad, CadClient) else cad
+        self._current_cad: Callable[[], CadApi] = cad if callable(cad) else (lambda: cad)
         self._units: TtlCache[list[Unit]] = TtlCache(units_ttl_s, clock=clock, shared_wait=shared_wait)
         self._calls: TtlCache[CallsSnapshot] = TtlCache(calls_ttl_s, clock=clock, shared_wait=shared_wait)
+        self._accounts: TtlCache[Account | None] = TtlCache(
+            ACCOUNT_TTL_S, clock=clock, shared_wait=shared_wait
+        )
 
     @property
     def shared_wait(self) -> IdleWait | None:
@@ -167,6 +175,7 @@ class CadBoard:
     def shared_wait(self, hook: IdleWait | None) -> None:
         self._units.shared_wait = hook
         self._calls.shared_wait = hook
+        self._accounts.shared_wait = hook
 
     @property
     def units_ttl_s(self) -> float:
@@ -196,6 +205,31 @@ class CadBoard:
 
         return await self._calls.get(_key(creds), fetch)
 
+    async def discord_account(self, creds: CadCredentials, discord_id: str) -> Account | None:
+        """The CAD account that linked Discord user ``discord_id`` (v2 ``get_account?discord=``), or None when
+        the CAD says none did. Kept :data:`ACCOUNT_TTL_S`; a "none" older than :data:`NOT_LINKED_RECHECK_S` is
+        asked again. CAD errors (and v1, which cannot ask) reach the caller and are not kept."""
+        cad = self._current_cad()
+        key = (*_key(creds), discord_id)
+
+        async def fetch() -> Account | None:
+            try:
+                return await cad.get_account(creds, target=MemberTarget.discord(discord_id))
+            except CadNotLinkedError:
+                return None
+
+        account, age_s = await self._accounts.get(key, fetch)
+        if account is None and age_s >= NOT_LINKED_RECHECK_S:
+            self._accounts.invalidate(key)
+            account, _ = await self._accounts.get(key, fetch)
+        return account
+
+    def forget_account(self, community_id: str, discord_id: str) -> None:
+        """Ask the CAD again next time (the member just linked or unlinked)."""
+        for key in self._accounts.known_keys():
+            if isinstance(key, tuple) and key[0] == community_id and key[-1] == discord_id:
+                self._accounts.invalidate(key)
+
     def invalidate_units(self, community_id: str, server_id: int | None = None) -> None:
         """Read the units again next time (one server of the community, or all of them)."""
         _invalidate(self._units, community_id, server_id)
@@ -208,6 +242,7 @@ class CadBoard:
         """Cancel reads in flight (the bot stops), so none outlives it."""
         await self._units.close()
         await self._calls.close()
+        await self._accounts.close()
 
 
 def _invalidate(cache: TtlCache[_V], community_id: str, server_id: int | None) -> None:

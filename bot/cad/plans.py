@@ -11,21 +11,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bot.cad.client import CadClient
 from bot.cad.errors import CadError, CadNotEnabledError
+from bot.cad.interface import CadApi
 from bot.cad.models import CadCredentials
 
 log = logging.getLogger(__name__)
 
 
-def refuse_if_plan_too_low(cad: CadClient, creds: CadCredentials, request_type: str) -> None:
+def refuse_if_plan_too_low(cad: CadApi, creds: CadCredentials, request_type: str) -> None:
     """Raise ``CadPlanError`` when the cached plan is known to be too low; never touches the network."""
     refusal = cad.explain_refusal(creds, request_type)
     if refusal is not None:
         raise refusal
 
 
-async def explain_not_enabled(cad: CadClient, creds: CadCredentials, error: CadNotEnabledError) -> CadError:
+async def explain_not_enabled(cad: CadApi, creds: CadCredentials, error: CadNotEnabledError) -> CadError:
     """The plan refusal behind ``error`` when the (freshly read) plan is too low, else ``error`` itself."""
     if error.request_type is None:
         return error
@@ -40,7 +40,7 @@ async def explain_not_enabled(cad: CadClient, creds: CadCredentials, error: CadN
 
 
 @asynccontextmanager
-async def plan_explained(cad: CadClient, creds: CadCredentials) -> AsyncIterator[None]:
+async def plan_explained(cad: CadApi, creds: CadCredentials) -> AsyncIterator[None]:
     """``async with plan_explained(cad, creds): await cad.get_blips(creds)`` turns "not enabled" into the
     plan sentence when the plan is the reason."""
     try:

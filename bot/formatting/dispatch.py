@@ -124,7 +124,13 @@ def blank_option(option: str) -> str:
     return f"The {option} can't be blank."
 
 
-def member_not_linked(name: str) -> str:
+def member_not_linked(name: str, *, discord_link: bool = False) -> str:
+    """``discord_link``: the CAD recognises Discord accounts linked in its own settings (v2)."""
+    if discord_link:
+        return (
+            f"{_bold(name)} hasn't linked a CAD account yet: they need to link Discord in their CAD account "
+            "settings, or run /link with their Account Secret ID."
+        )
     return f"{_bold(name)} hasn't linked a CAD account yet; they need to run /link first."
 
 

@@ -87,6 +87,25 @@ def whoami(
     return "\n".join(lines)
 
 
+def whoami_by_discord(*, username: str | None, account_uuid: str | None, link_too: bool) -> str:
+    """/whoami on CAD v2 when the CAD recognises the member by the Discord account linked in its settings."""
+    lines = [
+        f"The CAD recognises you as {_account_name(username)} through the Discord link in your CAD account."
+    ]
+    if account_uuid:
+        lines.append(f"Account: `{neutralise(account_uuid)}`")
+    if link_too:
+        lines.append("You also linked an account with /link here; commands act as that one.")
+    return "\n".join(lines)
+
+
+API_ID_NOT_NEEDED = (
+    "This server's CAD recognises you by your Discord account: link Discord in your CAD account settings "
+    "once and /panic, /unit and the dispatch buttons just work. Without that, run /link with your Account "
+    "Secret ID instead."
+)
+
+
 def secret_format_refusal() -> str:
     return (
         "That doesn't look like an Account Secret ID: it should look like "

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from bot.cad.board import CadBoard
-from bot.cad.client import CadClient
-from bot.cad.errors import CadError
-from bot.cad.models import CadCredentials, CallsSnapshot, DispatchCall, NewDispatch, Unit
+from bot.cad.errors import NOT_LINKED_HOW_TO, CadError
+from bot.cad.interface import CadApi
+from bot.cad.models import CadCredentials, CallsSnapshot, DispatchCall, MemberTarget, NewDispatch, Unit
 from bot.cad.plans import plan_explained
 from bot.cards.state import (
     CardKind,
@@ -59,12 +59,8 @@ class Responder:
     is_invoker: bool
 
     @property
-    def account(self) -> str | None:
-        return self.target.account
-
-    @property
-    def api_ids(self) -> list[str] | None:
-        return [self.target.api_id] if self.target.api_id else None
+    def member(self) -> MemberTarget:
+        return self.target.member
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +89,7 @@ class DispatchDesk:
 
     def __init__(
         self,
-        cad: CadClient,
+        cad: CadApi,
         board: CadBoard,
         pipeline: PushPipeline | None,
         *,
@@ -143,9 +139,13 @@ class DispatchDesk:
         cad = self._cad
         await cad.ensure_allowed(creds, "NEW_DISPATCH")
         on_duty = [await self.units_on_duty(creds, responder.target) for responder in responders]
+        accounts = [responder.target.account for responder in responders if responder.target.account]
+        for responder in responders:
+            if responder.target.discord_id is not None:
+                accounts.append(await self._account_of(creds, responder))
         dispatch = dispatch.model_copy(
             update={
-                "accounts": [responder.account for responder in responders if responder.account],
+                "accounts": accounts,
                 "units": [responder.target.api_id for responder in responders if responder.target.api_id],
             }
         )
@@ -186,7 +186,7 @@ class DispatchDesk:
         if units == []:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         async with plan_explained(cad, creds):
-            await cad.attach_unit(creds, call_id, account=responder.account, api_ids=responder.api_ids)
+            await cad.attach_unit(creds, call_id, target=responder.member)
         log.info("attached a linked member's unit to call %s in guild %s", call_id, guild_id)
         idents = [unit.id for unit in units or []]
         await self._remember_units(creds, units or [])
@@ -222,7 +222,7 @@ class DispatchDesk:
         if from_call is not None and idents and from_call not in on_calls:
             raise UserFacingError(replies.not_on_this_call(from_call))
         async with plan_explained(cad, creds):
-            await cad.detach_unit(creds, account=responder.account, api_ids=responder.api_ids)
+            await cad.detach_unit(creds, target=responder.member)
         log.info("detached a linked member's unit in guild %s", guild_id)
         await self._remember_units(creds, units or [])
 
@@ -232,6 +232,19 @@ class DispatchDesk:
         for call_id in on_calls:
             await self._update_card(guild_id, call_id, detach)
         return replies.units_detached([unit.label for unit in units or []] or [responder.name], on_calls)
+
+    async def _account_of(self, creds: CadCredentials, responder: Responder) -> str:
+        """The account UUID of a responder named by Discord ID (a new call names its units by account); the
+        how-to-link sentence when the CAD knows none."""
+        assert responder.target.discord_id is not None
+        account = await self._board.discord_account(creds, responder.target.discord_id)
+        if account is None or not account.uuid.strip():
+            raise UserFacingError(
+                NOT_LINKED_HOW_TO
+                if responder.is_invoker
+                else replies.member_not_linked(responder.name, discord_link=True)
+            )
+        return account.uuid.strip()
 
     async def add_note(
         self, guild_id: int, creds: CadCredentials, call_id: int, label: str, content: str

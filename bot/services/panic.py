@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.cad.board import CadBoard
-from bot.cad.client import CadClient
 from bot.cad.errors import CadError
+from bot.cad.interface import CadApi
 from bot.cad.models import CadCredentials
 from bot.cards.state import (
     CardKind,
@@ -93,7 +93,7 @@ class PanicButton:
     """Presses a linked member's panic button: the alert first, then the CAD, amending the alert with its
     answer and the member's unit."""
 
-    def __init__(self, cad: CadClient, board: CadBoard, pipeline: PushPipeline | None) -> None:
+    def __init__(self, cad: CadApi, board: CadBoard, pipeline: PushPipeline | None) -> None:
         self._cad = cad
         self._board = board
         self._pipeline = pipeline
@@ -147,7 +147,7 @@ class PanicButton:
         """Send UNIT_PANIC. The CAD's refusal or failure is returned, not raised: it amends the alert."""
         try:
             await self._cad.ensure_allowed(creds, "UNIT_PANIC")
-            await self._cad.unit_panic(creds, is_panic=is_panic, account=target.account, api_id=target.api_id)
+            await self._cad.unit_panic(creds, is_panic=is_panic, target=target.member)
         except CadError as error:
             return error
         return None
