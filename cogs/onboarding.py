@@ -157,7 +157,14 @@ async def connect(interaction: discord.Interaction[Any], entered: SetupInput) ->
         entered.server_id,
         tier.short_name,
     )
-    embed = setup_success_embed(entered.community_id, entered.server_id, tier, push_target(svc))
+    embed = setup_success_embed(
+        entered.community_id,
+        entered.server_id,
+        tier,
+        push_target(svc),
+        plan_name=svc.cad.cached_plan_label(entered.community_id),
+        api_version=svc.cad.api_version,
+    )
     await interaction.followup.send(embed=to_embed(embed), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 

@@ -232,6 +232,10 @@ class CadClient:
 
     # ------------------------------------------------------------------------------------------ plan tiers
 
+    def cached_plan_label(self, community_id: str) -> str | None:
+        """v1 reports the plan as a number only (see :meth:`cached_tier`); the name is the tier table's."""
+        return None
+
     def cached_tier(self, community_id: str) -> Tier | None:
         """The community's plan if it was read within ``tier_ttl_s``; never touches the network."""
         entry = self._tiers.get(community_id)

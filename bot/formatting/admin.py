@@ -18,7 +18,7 @@ from bot.cad.tiers import MIN_TIER, Tier
 from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
-from bot.formatting.text import truncate
+from bot.formatting.text import neutralise, truncate
 from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
 
 PUSH_EVENT_PATH = "/sonorancad/event"
@@ -103,11 +103,12 @@ def plan_features(tier: Tier) -> tuple[list[str], list[tuple[str, Tier]]]:
     return allowed, locked
 
 
-def _plan_fields(tier: Tier) -> list[dict[str, Any]]:
+def _plan_fields(tier: Tier, *, cad_decides: bool = False) -> list[dict[str, Any]]:
+    """``cad_decides`` (CAD v2): the plan table is only a hint; the CAD accepts or refuses each request."""
     allowed, locked = plan_features(tier)
     fields = [
         {
-            "name": "Works on your plan",
+            "name": "Should work on your plan" if cad_decides else "Works on your plan",
             "value": "\n".join(f"✅ {label}" for label in allowed) or "Nothing yet: the API needs Standard.",
             "inline": True,
         }
@@ -115,7 +116,9 @@ def _plan_fields(tier: Tier) -> list[dict[str, Any]]:
     if locked:
         fields.append(
             {
-                "name": "Needs a higher plan",
+                "name": "Likely needs a higher plan (the CAD decides)"
+                if cad_decides
+                else "Needs a higher plan",
                 "value": "\n".join(f"🔒 {label}: {needed.display_name}" for label, needed in locked),
                 "inline": True,
             }
@@ -196,16 +199,28 @@ def push_instructions(target: PushTarget, server_id: int) -> list[dict[str, Any]
     ]
 
 
-def setup_success_embed(community_id: str, server_id: int, tier: Tier, target: PushTarget) -> EmbedDict:
+def setup_success_embed(
+    community_id: str,
+    server_id: int,
+    tier: Tier,
+    target: PushTarget,
+    *,
+    plan_name: str | None = None,
+    api_version: int = 1,
+) -> EmbedDict:
+    """``plan_name``: the plan as the CAD named it (v2), shown instead of the table's name for ``tier``."""
+    plan = (
+        neutralise(truncate(plan_name.strip(), 80)) if plan_name and plan_name.strip() else tier.display_name
+    )
     embed: EmbedDict = {
         "title": "Connected to Sonoran CAD",
         "color": Colour.GREEN,
         "description": (
-            f"Community `{community_id}`, CAD server {server_id}. The CAD accepted the credentials; this "
-            f"community is on **{tier.display_name}**.\n"
+            f"Community `{community_id}`, CAD server {server_id}, API v{api_version}. The CAD accepted the "
+            f"credentials; this community is on **{plan}**.\n"
             "Next: pick channels with `/config route`, then check them with `/config test`."
         ),
-        "fields": [*_plan_fields(tier), *push_instructions(target, server_id)],
+        "fields": [*_plan_fields(tier, cad_decides=api_version >= 2), *push_instructions(target, server_id)],
         "footer": {
             "text": "The API key is stored encrypted and is never shown again. Events are matched by it."
         },
