@@ -24,6 +24,7 @@ from bot.cad.errors import CadError
 from bot.cad.models import (
     NewDispatch,
 )
+from bot.cad.v2 import CadV2Client
 from bot.cards.buttons import (
     CARD_BUTTON_TEMPLATE,
     CardAction,
@@ -35,6 +36,7 @@ from bot.errors import NotLinkedError, UserFacingError
 from bot.formatting import dispatch as replies
 from bot.services.dispatch import DispatchDesk, Responder
 from bot.services.members import member_target
+from bot.services.templates import LONG_TYPES, NEEDS_V2, TemplateForm, plan_form, template_choices
 from bot.storage.models import CommandGroup, UserLink
 from bot.tree import UserCheckFailure, report_interaction_error
 from cogs._shared import (
@@ -51,6 +53,12 @@ log = logging.getLogger(__name__)
 # Autocomplete cannot be deferred: Discord drops choices that arrive after 3 s.
 AUTOCOMPLETE_BUDGET_S = 2.0
 NOTE_MAX = 500
+# Discord's limits for a modal's title, an input's label and its placeholder.
+MODAL_TITLE_MAX = 45
+INPUT_LABEL_MAX = 45
+PLACEHOLDER_MAX = 100
+MODAL_TIMEOUT_S = 600.0
+TEMPLATES_SLOW = "The CAD is slow to list its dispatch templates right now; try again in a moment."
 TITLE_MAX = 200
 ADDRESS_MAX = 200
 DESCRIPTION_MAX = 1000
@@ -153,8 +161,8 @@ class Dispatch(
         postal="Postal code (optional)",
         origin="How the call came in (default: caller)",
         status="Active (default) or pending",
-        attach_me="Attach your own unit (needs /link)",
-        member="Also attach this linked member's unit",
+        attach_me="Attach your own unit",
+        member="Also attach this member's unit",
     )
     @app_commands.choices(priority=PRIORITY_CHOICES, origin=ORIGIN_CHOICES, status=STATUS_CHOICES)
     async def new(
@@ -191,6 +199,51 @@ class Dispatch(
         await interaction.response.defer(ephemeral=True, thinking=True)
         message = await desk(interaction).create(guild_id, creds, dispatch, responders)
         await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def template_autocomplete(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[Choice[int]]:
+        """The community's dispatch templates (v2), default first; nothing when they can't be listed in time."""
+        cad = services(interaction).cad
+        if not isinstance(cad, CadV2Client):
+            return []
+        try:
+            await check_group(interaction, CommandGroup.DISPATCH)
+            creds = await guild_credentials(interaction)
+        except (UserCheckFailure, UserFacingError):
+            return []
+        try:
+            async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
+                templates = await services(interaction).board.dispatch_templates(cad, creds)
+        except (CadError, TimeoutError) as exc:
+            log.info("no template choices for community %s: %s", creds.community_id, type(exc).__name__)
+            return []
+        return [Choice(name=name, value=tid) for name, tid in template_choices(templates, str(current or ""))]
+
+    @app_commands.command(
+        name="template", description="Create a dispatch call from one of your CAD's dispatch templates."
+    )
+    @app_commands.describe(template="Which template (your CAD's dispatch templates)")
+    @app_commands.autocomplete(template=template_autocomplete)
+    async def template(
+        self, interaction: discord.Interaction[Any], template: app_commands.Range[int, 1, None]
+    ) -> None:
+        cad = services(interaction).cad
+        if not isinstance(cad, CadV2Client):
+            raise UserFacingError(NEEDS_V2)
+        responder = await self._responder(interaction, None)
+        creds = await guild_credentials(interaction)
+        # The form must be the first answer, within 3 s: the template comes from the board (the autocomplete
+        # just read it), else one quick read.
+        try:
+            async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
+                listed = await services(interaction).board.dispatch_templates(cad, creds)
+        except TimeoutError:
+            raise UserFacingError(TEMPLATES_SLOW) from None
+        chosen = next((t for t in listed if t.template_id == template), None)
+        if chosen is None:
+            raise UserFacingError(f"This CAD has no dispatch template #{template}; pick one from the list.")
+        await interaction.response.send_modal(TemplateModal(plan_form(chosen), responder))
 
     @app_commands.command(
         name="attach", description="Attach a linked member's unit (yours by default) to a call."
@@ -293,6 +346,44 @@ class CardButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CARD_B
             await cog.press_card_button(interaction, self.action, self.call_id)
         except Exception as error:
             await report_interaction_error(interaction, error)
+
+
+class TemplateModal(discord.ui.Modal):
+    """The template's fields (at most five, required first) as one form; submitting creates the call."""
+
+    def __init__(self, form: TemplateForm, responder: Responder) -> None:
+        super().__init__(title=form.template.display_name[:MODAL_TITLE_MAX], timeout=MODAL_TIMEOUT_S)
+        self.form = form
+        self.responder = responder
+        self.inputs: dict[str, discord.ui.TextInput[TemplateModal]] = {}
+        for field in form.asked:
+            hint = ", ".join(field.options) or field.placeholder
+            text_input: discord.ui.TextInput[TemplateModal] = discord.ui.TextInput(
+                label=(field.label or field.uid)[:INPUT_LABEL_MAX],
+                custom_id=f"template:{field.uid}"[:100],
+                required=field.required,
+                style=discord.TextStyle.long if field.type in LONG_TYPES else discord.TextStyle.short,
+                placeholder=hint[:PLACEHOLDER_MAX] or None,
+                max_length=DESCRIPTION_MAX if field.type in LONG_TYPES else TITLE_MAX,
+            )
+            self.inputs[field.uid] = text_input
+            self.add_item(text_input)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await check_group(
+            interaction, CommandGroup.DISPATCH
+        )  # a role may have changed while the form was open
+        creds = await guild_credentials(interaction)
+        answers = {uid: text_input.value for uid, text_input in self.inputs.items()}
+        self.form.values(answers)  # a wrong select option is answered at once, before deferring
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        message = await desk(interaction).create_from_template(
+            guild_id_of(interaction), creds, self.form, answers, self.responder
+        )
+        await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]  # discord.py types Modal.on_error like View.on_error
+        await report_interaction_error(interaction, error)
 
 
 async def setup(bot: commands.Bot) -> None:

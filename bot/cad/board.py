@@ -23,7 +23,8 @@ from typing import Generic, TypeVar
 
 from bot.cad.errors import CadNotLinkedError
 from bot.cad.interface import CadApi
-from bot.cad.models import Account, CadCredentials, CallsSnapshot, MemberTarget, Unit
+from bot.cad.models import Account, CadCredentials, CallsSnapshot, DispatchTemplate, MemberTarget, Unit
+from bot.cad.v2 import CadV2Client
 from bot.timing import IdleWait, MonotonicClock
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ CALLS_TTL_S = 10.0
 # changes rarely, so it is kept for minutes; "not linked" is asked again sooner (they may be linking now).
 ACCOUNT_TTL_S = 300.0
 NOT_LINKED_RECHECK_S = 60.0
+# Dispatch templates change when an admin edits them in the CAD; autocomplete asks on every keystroke.
+TEMPLATES_TTL_S = 120.0
 
 _V = TypeVar("_V")
 BoardKey = tuple[str, int, str]
@@ -166,6 +169,9 @@ class CadBoard:
         self._accounts: TtlCache[Account | None] = TtlCache(
             ACCOUNT_TTL_S, clock=clock, shared_wait=shared_wait
         )
+        self._templates: TtlCache[list[DispatchTemplate]] = TtlCache(
+            TEMPLATES_TTL_S, clock=clock, shared_wait=shared_wait
+        )
 
     @property
     def shared_wait(self) -> IdleWait | None:
@@ -176,6 +182,7 @@ class CadBoard:
         self._units.shared_wait = hook
         self._calls.shared_wait = hook
         self._accounts.shared_wait = hook
+        self._templates.shared_wait = hook
 
     @property
     def units_ttl_s(self) -> float:
@@ -224,6 +231,15 @@ class CadBoard:
             account, _ = await self._accounts.get(key, fetch)
         return account
 
+    async def dispatch_templates(self, cad: CadV2Client, creds: CadCredentials) -> list[DispatchTemplate]:
+        """The community's dispatch templates (v2 only: ``cad`` is the v2 client), kept :data:`TEMPLATES_TTL_S`."""
+
+        async def fetch() -> list[DispatchTemplate]:
+            return await cad.get_dispatch_templates(creds)
+
+        templates, _ = await self._templates.get(_key(creds), fetch)
+        return list(templates)
+
     def forget_account(self, community_id: str, discord_id: str) -> None:
         """Ask the CAD again next time (the member just linked or unlinked)."""
         for key in self._accounts.known_keys():
@@ -243,6 +259,7 @@ class CadBoard:
         await self._units.close()
         await self._calls.close()
         await self._accounts.close()
+        await self._templates.close()
 
 
 def _invalidate(cache: TtlCache[_V], community_id: str, server_id: int | None) -> None:

@@ -98,6 +98,14 @@ def dispatch_created(call_id: int, attached: Sequence[str], off_duty: Sequence[s
     return text
 
 
+def template_left_out(labels: Sequence[str]) -> str:
+    """Said after a call made from a template whose optional fields did not fit in the form."""
+    if not labels:
+        return ""
+    shown = ", ".join(_bold(label) for label in labels)
+    return f" The form had no room for {shown}; fill them in the CAD if needed."
+
+
 def units_attached(call_id: int, who: Sequence[str]) -> str:
     return f"✅ {_names(who)} attached to call **#{call_id}**."
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -26,6 +26,7 @@ from bot.cad.errors import NOT_LINKED_HOW_TO, CadError
 from bot.cad.interface import CadApi
 from bot.cad.models import CadCredentials, CallsSnapshot, DispatchCall, MemberTarget, NewDispatch, Unit
 from bot.cad.plans import plan_explained
+from bot.cad.v2 import CadV2Client
 from bot.cards.state import (
     CardKind,
     DispatchCardState,
@@ -39,6 +40,7 @@ from bot.errors import UserFacingError
 from bot.formatting import dispatch as replies
 from bot.push.pipeline import PushPipeline
 from bot.services.members import RECHECK_AFTER_S, UnitTarget, units_on_duty
+from bot.services.templates import NEEDS_V2, TemplateForm, bound_call_fields
 from bot.storage.db import DatabaseError
 from bot.timing import DateTimeClock, utc_now
 
@@ -177,6 +179,46 @@ class DispatchDesk:
         )
         await self._update_card(guild_id, call_id, lambda _: dispatch_state_from_call(created))
         return replies.dispatch_created(call_id, attached, off_duty)
+
+    async def create_from_template(
+        self,
+        guild_id: int,
+        creds: CadCredentials,
+        form: TemplateForm,
+        answers: Mapping[str, str],
+        responder: Responder,
+    ) -> str:
+        """Create a call from a dispatch template (v2), the responder's unit attached (the CAD requires a unit
+        target); start the guild's live card from the template's bound fields."""
+        cad = self._cad
+        if not isinstance(cad, CadV2Client):
+            raise UserFacingError(NEEDS_V2)
+        values = form.values(answers)
+        units = await self.units_on_duty(creds, responder.target)
+        if units == []:
+            raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
+        template = form.template
+        call_id = await cad.new_custom_dispatch(creds, template.template_id, values, attach=responder.member)
+        log.info(
+            "dispatch call %s created from template %s in guild %s", call_id, template.template_id, guild_id
+        )
+        self._board.invalidate_calls(creds.community_id, creds.server_id)
+        await self._remember_units(creds, units or [])
+        idents = [unit.id for unit in units or []]
+        created = DispatchCall.model_validate(
+            {
+                "callId": call_id,
+                "title": template.display_name,
+                "idents": idents,
+                "primary": idents[0] if idents else None,
+                **bound_call_fields(form, values),
+            }
+        )
+        await self._update_card(guild_id, call_id, lambda _: dispatch_state_from_call(created))
+        names = [unit.label for unit in units or []] or [responder.name]
+        return replies.dispatch_created(call_id, names, []) + replies.template_left_out(
+            [f.label or f.uid for f in form.left_out]
+        )
 
     async def attach(self, guild_id: int, creds: CadCredentials, call_id: int, responder: Responder) -> str:
         cad = self._cad
