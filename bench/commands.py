@@ -33,6 +33,8 @@ from bot.app import create_bot
 from bot.cad.client import CadClient
 from bot.cad.models import CadCredentials
 from bot.cad.tiers import Tier
+from bot.cad.v2 import CadV2Client
+from bot.cad.v2_limits import KeyBudgets
 from bot.config import Settings
 from bot.storage import Storage
 from testing.cad_simulator import CadSimulator
@@ -45,7 +47,7 @@ WARMUP = 10
 
 
 class TimedCadClient(CadClient):
-    """The real client; adds up the time the current command spends inside it."""
+    """The real v1 client; adds up the time the current command spends inside it."""
 
     spent_s = 0.0
 
@@ -62,6 +64,32 @@ class TimedCadClient(CadClient):
             return await super().call_911(creds, **kwargs)
         finally:
             self.spent_s += time.perf_counter() - started
+
+
+class TimedV2Client(CadV2Client):
+    """The real v2 client; adds up the time the current command spends inside it."""
+
+    spent_s = 0.0
+
+    async def ensure_allowed(self, creds: CadCredentials, request_type: str) -> None:
+        started = time.perf_counter()
+        try:
+            await super().ensure_allowed(creds, request_type)
+        finally:
+            self.spent_s += time.perf_counter() - started
+
+    async def call_911(self, creds: CadCredentials, **kwargs: Any) -> int:
+        started = time.perf_counter()
+        try:
+            return await super().call_911(creds, **kwargs)
+        finally:
+            self.spent_s += time.perf_counter() - started
+
+
+Timed = TimedCadClient | TimedV2Client
+# v2 allows 10 new 911 calls a minute per key; a 1 us budget window keeps that limit from binding while its
+# bookkeeping still runs on every request (the simulator's own limits are switched off likewise).
+UNBOUND_WINDOW_S = 1e-6
 
 
 def _settings(sim_url: str, db_path: Path) -> Settings:
@@ -84,18 +112,48 @@ def _client(
     )
 
 
+def _v2_client(
+    session: aiohttp.ClientSession, settings: Settings, kind: type[CadV2Client] = CadV2Client
+) -> CadV2Client:
+    return kind(
+        session,
+        base_url=settings.cad.api_base,
+        timeout_s=settings.cad.timeout_s,
+        budgets=KeyBudgets(window_s=UNBOUND_WINDOW_S),
+    )
+
+
 async def run(options: BenchOptions) -> BenchReport:
     rounds = 100 if options.quick else 1000
+    v1 = await _run_version(1, rounds)
+    v2 = await _run_version(2, rounds)
+    return _report(options, rounds, v1, v2)
+
+
+async def _run_version(version: int, rounds: int) -> dict[str, Any]:
+    """One bot on CAD API ``version`` (its own database and simulator), measured against the bare call of
+    the same API."""
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as folder:
         db_path = Path(folder) / "bench.sqlite3"
         storage = await Storage.open(db_path, Fernet.generate_key().decode())
         try:
             async with CadSimulator() as sim, aiohttp.ClientSession() as session:
                 sim.add_community(COMMUNITY_ID, API_KEY, Tier.PRO)
+                sim.v2.enforce_limits = False
                 settings = _settings(sim.base_url, db_path)
-                timed = _client(session, settings, TimedCadClient)
-                assert isinstance(timed, TimedCadClient)
-                bare = _client(session, settings)
+                timed: Timed
+                bare: CadClient | CadV2Client
+                if version == 1:
+                    timed = TimedCadClient(session, base_url=sim.base_url, timeout_s=5.0, **_pacing())
+                    bare = _client(session, settings)
+                else:
+                    timed = TimedV2Client(
+                        session,
+                        base_url=sim.base_url,
+                        timeout_s=5.0,
+                        budgets=KeyBudgets(window_s=UNBOUND_WINDOW_S),
+                    )
+                    bare = _v2_client(session, settings)
                 bot = create_bot(settings, storage, session, with_pipeline=True, cad=timed)
                 env = simcord.Env(bot)
 
@@ -108,15 +166,21 @@ async def run(options: BenchOptions) -> BenchReport:
                     samples = await _measure(env, bot, storage, timed, bare, rounds)
                 finally:
                     await env.shutdown()
-                cad_calls = len(sim.requests_of("CALL_911"))
+                calls = [r for r in sim.requests if r.type in ("CALL_911", "create_911_call")]
+                samples["cad_calls"] = len(calls)
+                samples["v2_paths"] = sum(1 for r in calls if r.path.startswith("/v2/"))
         finally:
             await storage.close()
-    return _report(options, rounds, samples, cad_calls)
+    return samples
+
+
+def _pacing() -> dict[str, Any]:
+    return {"rate_per_s": PACING["requests_per_second"], "burst": PACING["burst"]}
 
 
 async def _measure(
-    env: simcord.Env, bot: Any, storage: Storage, timed: TimedCadClient, bare: CadClient, rounds: int
-) -> dict[str, list[float]]:
+    env: simcord.Env, bot: Any, storage: Storage, timed: Timed, bare: CadClient | CadV2Client, rounds: int
+) -> dict[str, Any]:
     await bot.tree.sync()
     guild = env.create_guild(name="Bench County RP")
     channel = guild.create_text_channel("general")
@@ -124,7 +188,7 @@ async def _measure(
     await storage.guilds.set_cad(guild.id, COMMUNITY_ID, API_KEY, 1)
     await storage.guilds.set_cooldown(guild.id, 0)
     creds = CadCredentials(community_id=COMMUNITY_ID, api_key=SecretStr(API_KEY), server_id=1)
-    samples: dict[str, list[float]] = {"bare": [], "slash": [], "inside_cad": [], "overhead": []}
+    samples: dict[str, Any] = {"bare": [], "slash": [], "inside_cad": [], "overhead": []}
     failures = 0
     for number in range(-WARMUP, rounds):
         started = time.perf_counter()
@@ -209,40 +273,43 @@ def _profile_split(stats: pstats.Stats) -> list[float]:
 _PACKAGE_LABELS = tuple(dict.fromkeys(label for _, label in _PACKAGES))
 
 
-def _report(
-    options: BenchOptions, rounds: int, samples: dict[str, list[float]], cad_calls: int
-) -> BenchReport:
+def _report(options: BenchOptions, rounds: int, v1: dict[str, Any], v2: dict[str, Any]) -> BenchReport:
+    keys = ("bare", "slash", "inside_cad", "overhead")
     summary = {
-        name: LatencySummary.of_seconds(values) for name, values in samples.items() if name != "failures"
+        version: {key: LatencySummary.of_seconds(samples[key]) for key in keys}
+        for version, samples in (("v1", v1), ("v2", v2))
     }
-    failures = int(samples["failures"][0])
-    bare, slash, overhead = summary["bare"], summary["slash"], summary["overhead"]
+    failures = {version: int(samples["failures"][0]) for version, samples in (("v1", v1), ("v2", v2))}
     rows = [
-        ("bare `CadClient.call_911` (baseline)", "bare"),
+        ("bare `call_911` (baseline)", "bare"),
         ("`/911` end to end through SimCord", "slash"),
         ("… of which inside the CAD client", "inside_cad"),
         ("**… the bot's own overhead** (end to end - CAD client)", "overhead"),
     ]
-    figures = ["| per command | p50 ms | p99 ms | mean ms |", "|---|---:|---:|---:|"]
+    figures = ["| per command | API | p50 ms | p99 ms | mean ms |", "|---|---|---:|---:|---:|"]
     for label, key in rows:
-        stats = summary[key]
-        figures.append(
-            f"| {label} | {fmt_ms(stats.p50_ms)} | {fmt_ms(stats.p99_ms)} | {fmt_ms(stats.mean_ms)} |"
-        )
-    slash_ratio = slash.p50_ms / bare.p50_ms
+        for version in ("v1", "v2"):
+            stats = summary[version][key]
+            figures.append(
+                f"| {label} | {version} | {fmt_ms(stats.p50_ms)} | {fmt_ms(stats.p99_ms)} | {fmt_ms(stats.mean_ms)} |"
+            )
+    o1, o2 = summary["v1"]["overhead"], summary["v2"]["overhead"]
+    b1, b2 = summary["v1"]["bare"], summary["v2"]["bare"]
     figures += [
         "",
-        f"`/911` end to end / bare call (p50): {fmt_ratio(slash_ratio)}; overhead / bare call (p50): "
-        f"{fmt_ratio(overhead.p50_ms / bare.p50_ms)}. Commands that did not confirm a call: "
-        f"{failures} of {rounds} (+{WARMUP} warm-up rounds); CALL_911 requests at the simulator: {cad_calls:,}.",
+        f"Bot overhead on v2 / on v1 (p50): **{fmt_ratio(o2.p50_ms / o1.p50_ms)}**; overhead / bare call (p50): "
+        f"v1 {fmt_ratio(o1.p50_ms / b1.p50_ms)}, v2 {fmt_ratio(o2.p50_ms / b2.p50_ms)}; bare v2 call / bare v1 "
+        f"call (p50): {fmt_ratio(b2.p50_ms / b1.p50_ms)}. Commands that did not confirm a call: v1 "
+        f"{failures['v1']}, v2 {failures['v2']} of {rounds} each (+{WARMUP} warm-up rounds). 911 requests at the "
+        f"simulator: v1 {v1['cad_calls']:,}, v2 {v2['cad_calls']:,} (of which on /v2/ paths: {v2['v2_paths']:,}).",
         "",
-        "Where a `/911`'s time goes (own time by package under cProfile, over a separate batch of commands after "
-        "the measured ones; the profiler slows everything, so only the shares mean something):",
+        "Where a `/911`'s time goes on v2 (own time by package under cProfile, over a separate batch of commands "
+        "after the measured ones; the profiler slows everything, so only the shares mean something):",
         "",
         "| package | share |",
         "|---|---:|",
     ]
-    split = samples["profile"]
+    split = v2["profile"]
     total = sum(split) or 1.0
     for label, seconds in sorted(zip((*_PACKAGE_LABELS, "other"), split, strict=True), key=lambda p: -p[1]):
         figures.append(f"| {label} | {seconds / total:.0%} |")
@@ -250,32 +317,35 @@ def _report(
     figures.append(
         "*other*: built-ins called from everywhere (isinstance, getattr, dict lookups) and the standard library."
     )
+    failed = failures["v1"] + failures["v2"]
     return BenchReport(
         name=NAME,
-        title=f"Commands: {rounds:,} `/911` through SimCord vs the bare CAD call",
+        title=f"Commands: {rounds:,} `/911` through SimCord vs the bare CAD call, on CAD v1 and v2",
         quick=options.quick,
         arrangement=(
-            "one process, one event loop: the real bot from `create_bot` in a SimCord virtual guild (push "
-            "pipeline running, as in production), the loopback CadSimulator answering at once, the guild's /911 "
-            "cooldown 0, CAD pacing 1,000 requests/s with a burst of 1,000; each round runs a bare "
-            "`CadClient.call_911` (own client, same simulator and session) and a `/911` in turn, "
-            f"after {WARMUP} warm-up rounds"
+            "one process, one event loop, v1 then v2: for each API the real bot from `create_bot` in a SimCord "
+            "virtual guild (push pipeline running, as in production) with that API's client, the loopback "
+            "CadSimulator answering at once (v1 routes, or its /v2 routes on the same state), the guild's /911 "
+            "cooldown 0, v1 pacing 1,000 requests/s with a burst of 1,000, v2's per-key budget window shrunk to "
+            "1 µs and the simulator's v2 limits off (v2 allows 10 new 911 calls a minute per key; its "
+            "bookkeeping still runs on every request); each round runs a bare `call_911` of the same API (own "
+            f"client, same simulator and session) and a `/911` in turn, after {WARMUP} warm-up rounds"
         ),
         figures=figures,
-        target="none set by issue #4 (report the overhead p50/p99 beside the bare call)",
-        target_met=None if failures == 0 else False,
+        target="issue #9: a benchmark line with the `/911` bot overhead on v2 vs v1 in one run (no number set)",
+        target_met=None if failed == 0 else False,
         verdict=(
-            f"Overhead p50 {fmt_ms(overhead.p50_ms)} ms, p99 {fmt_ms(overhead.p99_ms)} ms; bare call p50 "
-            f"{fmt_ms(bare.p50_ms)} ms, p99 {fmt_ms(bare.p99_ms)} ms"
-            + ("." if failures == 0 else f"; {failures} commands failed.")
+            f"Overhead p50 v1 {fmt_ms(o1.p50_ms)} ms, v2 {fmt_ms(o2.p50_ms)} ms "
+            f"({fmt_ratio(o2.p50_ms / o1.p50_ms)}); p99 v1 {fmt_ms(o1.p99_ms)} ms, v2 {fmt_ms(o2.p99_ms)} ms"
+            + ("." if failed == 0 else f"; {failed} commands failed.")
         ),
         numbers={
             "rounds": rounds,
-            "failures": failures,
-            "bare_p50_ms": bare.p50_ms,
-            "slash_p50_ms": slash.p50_ms,
-            "overhead_p50_ms": overhead.p50_ms,
-            "overhead_p99_ms": overhead.p99_ms,
-            "cad_calls": cad_calls,
+            "failures": failed,
+            "v1_overhead_p50_ms": o1.p50_ms,
+            "v2_overhead_p50_ms": o2.p50_ms,
+            "v1_bare_p50_ms": b1.p50_ms,
+            "v2_bare_p50_ms": b2.p50_ms,
+            "v2_paths": v2["v2_paths"],
         },
     )
