@@ -19,7 +19,7 @@ from bot.cad.errors import NOT_LINKED_HOW_TO
 from bot.cad.tiers import Tier
 from bot.config import Settings
 from bot.push.pipeline import PushPipeline
-from bot.storage.models import Category
+from bot.storage.models import Category, CommandGroup
 from testing.cad_simulator import CadSimulator
 from tests.cogs._member_helpers import channel_posts, refusal, reply
 from tests.harness import API_KEY, COMMUNITY_ID, World, test_settings
@@ -235,3 +235,32 @@ async def test_setup_validates_with_v2_version_and_names_the_plan(world: World) 
     assert "API v2" in embed.description
     assert "this community is on **Sonoran CAD Pro**" in embed.description
     assert "Likely needs a higher plan (the CAD decides)" not in str(embed.to_dict())  # Pro: nothing locked
+
+
+async def test_card_buttons_act_by_discord_for_a_member_without_link(world: World) -> None:
+    role = world.guild.create_role("Dispatch")
+    await world.storage.roles.set(world.guild.id, CommandGroup.DISPATCH, role.id)
+    await world.storage.routes.set_channel(world.guild.id, Category.DISPATCH, world.alerts.id)
+    clicker = world.guild.add_member(world.env.create_user("sergeant"), roles=[role])
+    account = world.community.add_account("sgt", discord_id=clicker.id)
+    world.community.add_unit(account=account, unit_num="3C-01", name="Sam Cole")
+    result = await world.admin.slash(
+        world.channel,
+        "dispatch new",
+        title="Traffic Stop",
+        address="Legion Square",
+        description="Sedan",
+        priority=2,
+    )
+    assert "created" in reply(result), reply(result)
+    pipeline = world.bot.services.pipeline
+    assert isinstance(pipeline, PushPipeline)
+    await pipeline.wait_until_idle(timeout_s=5)
+    await world.env.settle()
+    [card] = world.alerts.history()
+
+    result = await clicker.click(card, label="Attach me")
+
+    assert reply(result) == f"✅ **3C-01 Sam Cole** attached to call **#{max(world.community.dispatches)}**."
+    [sent] = v2_requests(world, "attach_units")
+    assert sent.data == {"discord": str(clicker.id)}
