@@ -19,11 +19,16 @@ from discord.ext import commands
 
 from bot.cad.board import CadBoard
 from bot.cad.client import CadClient
+from bot.cad.errors import CadError
 from bot.cad.interface import CadApi
+from bot.cad.models import CadCredentials
 from bot.cad.v2 import CadV2Client
 from bot.config import Settings
 from bot.push.discord_sender import DiscordPySender
+from bot.push.hub_client import HubAuthenticated
+from bot.push.hub_sessions import HubSessions
 from bot.push.pipeline import PushPipeline
+from bot.services.catch_up import refresh_open_cards
 from bot.storage import Storage
 from bot.timing import IdleWait
 from bot.tree import CadCommandTree
@@ -236,8 +241,40 @@ def create_bot(
     services.background.append(_BoardCloser(services))
     bot = CadBot(services, idle_wait=idle_wait)
     if settings.server.enabled if with_pipeline is None else with_pipeline:
-        services.pipeline = build_pipeline(settings, storage, bot, idle_wait=idle_wait)
+        pipeline = services.pipeline = build_pipeline(settings, storage, bot, idle_wait=idle_wait)
+        pipeline.attach_hub(build_hub_sessions(settings, services, pipeline, session, bot))
     return bot
+
+
+def build_hub_sessions(
+    settings: Settings,
+    services: Services,
+    pipeline: PushPipeline,
+    session: aiohttp.ClientSession,
+    bot: CadBot,
+) -> HubSessions:
+    """The websocket sessions of the guilds whose push transport is ``websocket``; after a gap their open
+    cards are refreshed from the CAD through the shared board."""
+
+    async def catch_up(creds: CadCredentials, guild_ids: tuple[int, ...], _: HubAuthenticated) -> None:
+        try:
+            await refresh_open_cards(services.board, pipeline, creds, guild_ids)
+        except CadError as exc:
+            log.info("no catch-up for community %s: %s", creds.community_id, type(exc).__name__)
+
+    def idle_wait(awaitable: Awaitable[Any]) -> Awaitable[Any]:
+        hook = bot.idle_wait
+        return hook(awaitable) if hook is not None else awaitable
+
+    return HubSessions(
+        services.storage,
+        pipeline.ingest,
+        session,
+        settings.cad.hub_url,
+        metrics=pipeline.metrics,
+        on_catch_up=catch_up,
+        idle_wait=idle_wait,
+    )
 
 
 def apply_discord_endpoints(settings: Settings) -> None:

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.config import Settings
 from bot.storage import Database, DatabaseError, Storage
-from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
+from bot.storage.models import Category, CommandGroup, GuildConfig, PushTransport, RouteConfig
 from bot.storage.repositories import MAX_DISCORD_ID
 from bot.storage.secrets import KeyVault, SecretKeyError, generate_secret_key
 
@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument(
         "--server-id", type=_server_id, default=1, metavar="N", help="CAD server ID (default 1)"
     )
+    setup.add_argument(
+        "--push",
+        choices=[transport.value for transport in PushTransport],
+        default=PushTransport.HTTP.value,
+        help="how push events arrive (default http): websocket = the bot's own session on Sonoran's hub, for "
+        "a CAD server id no game server uses (ER:LC, Discord-only; no open port); http = the listener or "
+        "FiveM's pushEventForwardUrl, when a FiveM server uses this server id",
+    )
 
     route = actions.add_parser(
         "route",
@@ -224,6 +232,7 @@ async def _guild_setup(args: argparse.Namespace, settings: Settings) -> int:
     storage = await _open_storage(settings, vault)
     try:
         config = await storage.guilds.set_cad(args.guild_id, community_id, api_key, args.server_id)
+        await storage.guilds.set_push_transport(args.guild_id, args.push)
         sharing = len(await storage.guilds.guilds_for_push_key(api_key))
     finally:
         await storage.close()
@@ -233,6 +242,13 @@ async def _guild_setup(args: argparse.Namespace, settings: Settings) -> int:
     )
     if sharing > 1:
         out(f"{sharing} guilds now use this community's API key; its push events reach all of them.")
+    if args.push == PushTransport.WEBSOCKET:
+        out(
+            "Push events: over Sonoran's websocket (no listener port needed); a running bot opens the session "
+            "within 30 s. Only for a CAD server id no game server uses."
+        )
+    else:
+        out("Push events: over HTTP (the listener, or FiveM's pushEventForwardUrl).")
     out(f"Next: python -m bot guild route {config.guild_id} 911 <CHANNEL_ID>")
     return EXIT_OK
 
@@ -283,6 +299,7 @@ def describe_guild(
         f"  Community ID:  {community}",
         f"  Server ID:     {config.server_id if config else 1}",
         f"  API key:       {'set' if config and config.has_api_key else 'not set'}",
+        f"  Push events:   {config.push_transport.value if config else 'http'}",
         f"  911 cooldown:  {config.cooldown_911_s if config else 30} s",
         f"  Linked users:  {linked_users}",
     ]

@@ -74,6 +74,13 @@ class CadSettings(_Section):
         ),
     )
     timeout_s: float = Field(30.0, gt=0, le=300, description="Timeout for one CAD request, in seconds.")
+    hub_url: str = Field(
+        "https://api.sonorancad.com/apiWsHub",
+        description=(
+            "Sonoran's API websocket hub, for guilds that receive push events over the websocket "
+            "(staging: https://staging-api.dev.sonorancad.com/apiWsHub)."
+        ),
+    )
     requests_per_second: float = Field(
         1.0, gt=0, le=1000, description="Sustained CAD requests per second per community."
     )
@@ -81,7 +88,7 @@ class CadSettings(_Section):
         5, ge=1, le=1000, description="Requests a community may burst above the sustained rate."
     )
 
-    @field_validator("api_base")
+    @field_validator("api_base", "hub_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

@@ -13,6 +13,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import Choice
 from discord.ext import commands
 from pydantic import SecretStr
 
@@ -26,8 +27,16 @@ from bot.formatting.admin import (
     setup_unreachable,
 )
 from bot.storage import MissingSecretKeyError
+from bot.storage.models import PushTransport
 from bot.tree import report_interaction_error
-from cogs._admin import RETRY_SLACK_S, admin_only, forget_push_keys, push_target, require_admin
+from cogs._admin import (
+    RETRY_SLACK_S,
+    admin_only,
+    forget_push_keys,
+    push_target,
+    reconcile_push_sessions,
+    require_admin,
+)
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
 log = logging.getLogger(__name__)
@@ -40,16 +49,29 @@ MAX_SERVER_ID = 2**31 - 1
 class SetupInput:
     """The modal's three values, checked for shape before anything is sent to the CAD."""
 
-    def __init__(self, community_id: str, api_key: str, server_id: int) -> None:
+    def __init__(
+        self,
+        community_id: str,
+        api_key: str,
+        server_id: int,
+        transport: PushTransport = PushTransport.HTTP,
+    ) -> None:
         self.community_id = community_id
         self.api_key = SecretStr(api_key)
         self.server_id = server_id
+        self.transport = transport
 
     def __repr__(self) -> str:
         return f"SetupInput(community_id={self.community_id!r}, api_key=<hidden>, server_id={self.server_id})"
 
     @classmethod
-    def parse(cls, community_id: str, api_key: str, server_id: str) -> SetupInput:
+    def parse(
+        cls,
+        community_id: str,
+        api_key: str,
+        server_id: str,
+        transport: PushTransport = PushTransport.HTTP,
+    ) -> SetupInput:
         community = community_id.strip()
         key = api_key.strip()
         if not community:
@@ -68,7 +90,7 @@ class SetupInput:
                 "The server ID must be a whole number such as 1 (the CAD server listed under "
                 "Admin > Advanced > In-Game Integration). Nothing was saved."
             )
-        return cls(community, key, int(server_text))
+        return cls(community, key, int(server_text), transport)
 
     def credentials(self) -> CadCredentials:
         return CadCredentials(community_id=self.community_id, api_key=self.api_key, server_id=self.server_id)
@@ -98,8 +120,11 @@ class SetupModal(discord.ui.Modal, title="Connect to Sonoran CAD"):
         custom_id="setup:server_id",
     )
 
-    def __init__(self, *, community_id: str | None, server_id: int) -> None:
+    def __init__(
+        self, *, community_id: str | None, server_id: int, transport: PushTransport = PushTransport.HTTP
+    ) -> None:
         super().__init__(timeout=600)
+        self.transport = transport
         # Re-running /setup (e.g. to rotate the key) keeps what is not secret; the key field always starts empty.
         if community_id:
             self.community_id.default = community_id
@@ -108,7 +133,9 @@ class SetupModal(discord.ui.Modal, title="Connect to Sonoran CAD"):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         require_admin(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        entered = SetupInput.parse(self.community_id.value, self.api_key.value, self.server_id.value)
+        entered = SetupInput.parse(
+            self.community_id.value, self.api_key.value, self.server_id.value, self.transport
+        )
         await connect(interaction, entered)
 
     async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]  # discord.py types Modal.on_error like View.on_error
@@ -147,9 +174,11 @@ async def connect(interaction: discord.Interaction[Any], entered: SetupInput) ->
         await svc.storage.guilds.set_cad(guild_id, entered.community_id, entered.api_key, entered.server_id)
     except MissingSecretKeyError as exc:
         raise UserFacingError(str(exc)) from None
+    await svc.storage.guilds.set_push_transport(guild_id, entered.transport)
     if previous is not None and previous.community_id and previous.community_id != entered.community_id:
         svc.cad.invalidate_tier(previous.community_id)
     forget_push_keys(svc)
+    await reconcile_push_sessions(svc)
     log.info(
         "guild %s connected to CAD community %s (server %s, plan %s)",
         guild_id,
@@ -162,6 +191,7 @@ async def connect(interaction: discord.Interaction[Any], entered: SetupInput) ->
         entered.server_id,
         tier,
         push_target(svc),
+        transport=entered.transport,
         plan_name=svc.cad.cached_plan_label(entered.community_id),
         api_version=svc.cad.api_version,
     )
@@ -173,10 +203,23 @@ class Setup(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="setup", description="Connect this server to Sonoran CAD (admins).")
+    @app_commands.describe(push="How CAD push events reach the bot (default: unchanged; a new server: http)")
+    @app_commands.choices(
+        push=[
+            Choice(
+                name="websocket: no game server uses this CAD server id (ER:LC, Discord-only); no port",
+                value=PushTransport.WEBSOCKET.value,
+            ),
+            Choice(
+                name="http: a FiveM server uses it (the listener, or FiveM's pushEventForwardUrl)",
+                value=PushTransport.HTTP.value,
+            ),
+        ]
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only
-    async def setup_command(self, interaction: discord.Interaction[Any]) -> None:
+    async def setup_command(self, interaction: discord.Interaction[Any], push: str | None = None) -> None:
         svc = services(interaction)
         if not svc.storage.vault.has_key:
             # Say so before the admin types a key that could not be stored anyway.
@@ -185,6 +228,9 @@ class Setup(commands.Cog):
         modal = SetupModal(
             community_id=current.community_id if current else None,
             server_id=current.server_id if current else 1,
+            transport=PushTransport(push)
+            if push
+            else (current.push_transport if current else PushTransport.HTTP),
         )
         await interaction.response.send_modal(modal)
 

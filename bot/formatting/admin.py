@@ -19,7 +19,7 @@ from bot.formatting.context import Colour, FormatContext
 from bot.formatting.events import format_event
 from bot.formatting.limits import EmbedDict, clamp_embed
 from bot.formatting.text import neutralise, truncate
-from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig
+from bot.storage.models import Category, CommandGroup, GuildConfig, PushTransport, RouteConfig
 
 PUSH_EVENT_PATH = "/sonorancad/event"
 TEST_ALERT_LABEL = "Test alert from /config test"
@@ -150,16 +150,39 @@ def _direct_address(public_url: str) -> tuple[str, int] | None:
     return parts.hostname, port
 
 
-def push_instructions(target: PushTarget, server_id: int) -> list[dict[str, Any]]:
+WEBSOCKET_CHOSEN = (
+    "Push events come over **Sonoran's websocket**: the bot connects out to the CAD (TLS), so nothing needs an "
+    "open port and there is nothing to enter in the CAD. Keep this only while **no game server** (FiveM) uses "
+    "CAD server **{server_id}**: two sessions on one server id may take events away from the game server. If "
+    "one does, run /setup again with `push: http` and forward from FiveM instead."
+)
+HTTP_CHOSEN_HINT = (
+    "No game server on this CAD server id (ER:LC, Discord-only)? Run /setup with `push: websocket` instead: "
+    "no open port, and the key never travels in plain HTTP."
+)
+
+
+def push_instructions(
+    target: PushTarget, server_id: int, *, transport: PushTransport = PushTransport.HTTP
+) -> list[dict[str, Any]]:
     """Embed fields telling an admin exactly what to enter in the CAD so push events reach this bot."""
+    if transport == PushTransport.WEBSOCKET:
+        return [
+            {
+                "name": "Live alerts: websocket",
+                "value": WEBSOCKET_CHOSEN.format(server_id=server_id),
+                "inline": False,
+            }
+        ]
     if not target.listener_enabled:
         return [
             {
                 "name": "Live alerts",
                 "value": (
                     "This bot's push-event listener is switched off (`[server] enabled = false` in its "
-                    "config), so CAD events won't be posted to Discord. Ask the bot host to switch it on; "
-                    "slash commands work either way."
+                    "config), so CAD events sent over HTTP won't reach it. Ask the bot host to switch it on, "
+                    "or, if no game server uses this CAD server id, run /setup with `push: websocket`. Slash "
+                    "commands work either way."
                 ),
                 "inline": False,
             }
@@ -196,6 +219,7 @@ def push_instructions(target: PushTarget, server_id: int) -> list[dict[str, Any]
     return [
         {"name": "Live alerts, option A: the CAD server entry", "value": option_a, "inline": False},
         {"name": "Live alerts, option B: FiveM forwarding", "value": option_b, "inline": False},
+        {"name": "Live alerts without an open port", "value": HTTP_CHOSEN_HINT, "inline": False},
     ]
 
 
@@ -207,6 +231,7 @@ def setup_success_embed(
     *,
     plan_name: str | None = None,
     api_version: int = 1,
+    transport: PushTransport = PushTransport.HTTP,
 ) -> EmbedDict:
     """``plan_name``: the plan as the CAD named it (v2), shown instead of the table's name for ``tier``."""
     plan = (
@@ -220,7 +245,10 @@ def setup_success_embed(
             f"credentials; this community is on **{plan}**.\n"
             "Next: pick channels with `/config route`, then check them with `/config test`."
         ),
-        "fields": [*_plan_fields(tier, cad_decides=api_version >= 2), *push_instructions(target, server_id)],
+        "fields": [
+            *_plan_fields(tier, cad_decides=api_version >= 2),
+            *push_instructions(target, server_id, transport=transport),
+        ],
         "footer": {
             "text": "The API key is stored encrypted and is never shown again. Events are matched by it."
         },

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from bot.cad.events import EVENT_MODELS, IGNORED_EVENT_TYPES
+from bot.push.dedupe import CrossTransportDedupe
 from bot.push.metrics import NO_TYPE_LABEL, PushMetrics, type_label
 from bot.storage import Storage
 from bot.storage.db import DatabaseError, DatabaseUnavailableError
@@ -33,6 +34,9 @@ MAX_TYPE_CHARS = 100
 STORAGE_RETRY_AFTER_S = 5
 # How long the configured keys' hashes are trusted in memory when nothing invalidated them.
 CONFIGURED_KEYS_TTL_S = 30.0
+# The transports an event can arrive over (what the cross-transport dedupe tells apart).
+HTTP = "http"
+WEBSOCKET = "websocket"
 
 
 @dataclass(frozen=True)
@@ -270,6 +274,7 @@ class PushIngest:
         self.throttle = throttle or AuthThrottle()
         self.rejections = rejections or RejectionLog()
         self._writer = InboxWriter(inbox)
+        self.dedupe = CrossTransportDedupe(clock=monotonic)
         self._clock = clock
         self._monotonic = monotonic
         self._auth_cache_ttl_s = auth_cache_ttl_s
@@ -380,10 +385,27 @@ class PushIngest:
                 self._auth_cache.popitem(last=False)
         return matched
 
-    async def accept(
-        self, envelope: Mapping[str, Any], guilds: Sequence[GuildConfig], server_id: int | None
+    async def receive_pushed(
+        self, envelope: Mapping[str, Any], *, source: str, server_id: int | None, transport: str = WEBSOCKET
     ) -> Answer:
-        """Check ``type``, then store the event for its guilds. Content problems are acknowledged (2xx)."""
+        """An envelope that did not come through the HTTP listener (a websocket ``pushEvent``): the same key
+        check (constant time, against the configured keys) and the same :meth:`accept` as an HTTP POST.
+        ``source`` names the sender in refusal logs (never the key)."""
+        result = await self.authenticate(envelope.get("key"), source)
+        if isinstance(result, Answer):
+            return result
+        return await self.accept(envelope, result, server_id, transport=transport)
+
+    async def accept(
+        self,
+        envelope: Mapping[str, Any],
+        guilds: Sequence[GuildConfig],
+        server_id: int | None,
+        *,
+        transport: str = HTTP,
+    ) -> Answer:
+        """Check ``type``, then store the event for its guilds. Content problems are acknowledged (2xx); so is
+        the other transport's copy of an event already stored (see :mod:`bot.push.dedupe`)."""
         raw_type = envelope.get("type")
         if not isinstance(raw_type, str) or not raw_type.strip():
             self._metrics.received(NO_TYPE_LABEL, "bad_request")
@@ -406,6 +428,9 @@ class PushIngest:
             self._metrics.received(label, "invalid_data")
             log.info("push event %s without usable data acknowledged and ignored", event_type)
             return self._acknowledged("ignored", "`data` is missing or not an object or array")
+        if self.dedupe.is_copy(targets[0].community_id or "", transport, envelope):
+            self._metrics.received(label, "duplicate")
+            return self._acknowledged("duplicate", "already received over the other transport")
         entry = InboxEntry(
             received_at=self._clock(),
             event_type=event_type,

@@ -38,7 +38,7 @@ class PushMetrics:
             "sonoran_push_events_received",
             "Push-event requests by event type and the answer they got (accepted, unknown_type, ignored, "
             "invalid_data, no_guild, too_large, bad_request, timeout, client_gone, unauthorized, throttled, "
-            "storage_unavailable).",
+            "storage_unavailable, duplicate: the other transport's copy of an event already stored).",
             ["type", "outcome"],
             registry=self.registry,
         )
@@ -52,6 +52,31 @@ class PushMetrics:
         self.auth_failures = Counter(
             "sonoran_push_auth_failures",
             "Push-event requests whose key was missing or matched no configured community.",
+            registry=self.registry,
+        )
+        self.hub_connects = Counter(
+            "sonoran_hub_connects",
+            "Websocket sessions to Sonoran's hub that completed the handshake (first connects and reconnects).",
+            registry=self.registry,
+        )
+        self.hub_reconnects = Counter(
+            "sonoran_hub_reconnects",
+            "Websocket handshakes after a session's first one (the connection was lost and replaced).",
+            registry=self.registry,
+        )
+        self.hub_auth_failures = Counter(
+            "sonoran_hub_auth_failures",
+            "authenticatev2 calls the hub refused (wrong community, key or server id).",
+            registry=self.registry,
+        )
+        self.hub_events_received = Counter(
+            "sonoran_hub_events_received",
+            "pushEvent envelopes received over websocket sessions (before the key and type checks).",
+            registry=self.registry,
+        )
+        self.hub_sessions_down = Gauge(
+            "sonoran_hub_sessions_down",
+            "Websocket sessions that guilds rely on and that are not authenticated now.",
             registry=self.registry,
         )
         self.open_connections = Gauge(

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -45,6 +45,9 @@ from bot.storage.cards import CardRow
 from bot.storage.db import DatabaseError
 from bot.storage.push_store import PushStore
 from bot.timing import IdleWait, WallClock
+
+if TYPE_CHECKING:
+    from bot.push.hub_sessions import HubSessions
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +118,16 @@ class PushPipeline:
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: PushServer | None = None
+        self.hub: HubSessions | None = None
         self._running = False
         self._delivering = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
+
+    def attach_hub(self, sessions: HubSessions) -> None:
+        """Have :meth:`start`/:meth:`stop` also run the websocket sessions (opened after the loops, closed
+        first); their events go through this pipeline's ingest."""
+        self.hub = sessions
 
     def attach_server(self, server: PushServer) -> None:
         """Have :meth:`start`/:meth:`stop` also run this listener (started after the loops, stopped first)."""
@@ -163,6 +172,8 @@ class PushPipeline:
             except BaseException:
                 await self.stop()
                 raise
+        if self.hub is not None:
+            await self.hub.start()
 
     async def start_delivery(self) -> None:
         """Let the outbox go to Discord (the sender can reach it now); nothing if already delivering."""
@@ -181,6 +192,8 @@ class PushPipeline:
             return
         self._running = False
         self._delivering = False
+        if self.hub is not None:
+            await self.hub.stop()
         if self._server is not None:
             await self._server.stop()
         self.processor.request_stop()
@@ -296,8 +309,16 @@ class PushPipeline:
         if inbox is not None:
             self.metrics.inbox_depth.set(inbox)
         failure = writes.last_failure
+        down = tuple(
+            f"community {status.community_id}, server {status.server_id}"
+            for status in (self.hub.down() if self.hub is not None else [])
+        )
         healthy = (
-            database_ok and not writes.failing and connected and (age is None or age < self._stale_after_s)
+            database_ok
+            and not writes.failing
+            and connected
+            and (age is None or age < self._stale_after_s)
+            and not down
         )
         return HealthReport(
             database_ok=database_ok,
@@ -309,6 +330,7 @@ class PushPipeline:
             writes_failing=writes.failing,
             last_write_error=failure.error if failure is not None else None,
             last_write_failure_age_s=writes.seconds_since(failure.at) if failure is not None else None,
+            websocket_down=down,
         )
 
     async def _render_card(self, card: CardRow) -> EmbedDict:

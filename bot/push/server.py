@@ -57,6 +57,8 @@ class HealthReport:
     # The most recent failed write, even if writes succeed again since: SQLite's message and its age.
     last_write_error: str | None = None
     last_write_failure_age_s: float | None = None
+    # Websocket sessions guilds rely on that are down now: "community 4711, server 1".
+    websocket_down: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         if not self.database_ok:
@@ -86,6 +88,7 @@ class HealthReport:
             else round(self.oldest_pending_age_s, 3),
             "inbox_depth": self.inbox_depth,
             "last_write_failure": last_failure,
+            "websocket_sessions_down": list(self.websocket_down),
         }
 
 

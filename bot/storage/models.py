@@ -66,6 +66,13 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class PushTransport(StrEnum):
+    """How a guild receives the CAD's push events."""
+
+    HTTP = "http"  # the listener (the CAD's server entry, or FiveM's pushEventForwardUrl)
+    WEBSOCKET = "websocket"  # the bot's own session on Sonoran's API websocket hub
+
+
 class GuildConfig(_Frozen):
     """A guild's CAD connection. Says whether an API key is set; the key itself never leaves storage."""
 
@@ -75,6 +82,7 @@ class GuildConfig(_Frozen):
     has_api_key: bool = False
     cooldown_911_s: int = 30
     push_key_hash: str | None = None
+    push_transport: PushTransport = PushTransport.HTTP
     updated_at: datetime
 
     @property

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bot.cad.models import CadCredentials
 from bot.storage.db import Database
-from bot.storage.models import Category, CommandGroup, GuildConfig, RouteConfig, UserLink
+from bot.storage.models import Category, CommandGroup, GuildConfig, PushTransport, RouteConfig, UserLink
 from bot.storage.secrets import KeyVault
 from bot.timing import DateTimeClock, utc_now
 
@@ -83,7 +83,7 @@ class GuildRepository:
     async def get(self, guild_id: int) -> GuildConfig | None:
         row = await self._db.fetch_one(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
-            "cooldown_911_s, push_key_hash, updated_at "
+            "cooldown_911_s, push_key_hash, push_transport, updated_at "
             "FROM guild_config "
             "WHERE guild_id = ?",
             (guild_id,),
@@ -120,6 +120,38 @@ class GuildRepository:
         config = await self.get(guild_id)
         assert config is not None
         return config
+
+    async def set_push_transport(self, guild_id: int, transport: PushTransport | str) -> None:
+        """How the guild receives push events (``http`` or ``websocket``)."""
+        _check_id(guild_id, "guild ID")
+        chosen = PushTransport(transport)
+        async with self._db.transaction() as conn:
+            await _touch_guild(conn, guild_id, self._now())
+            await conn.execute(
+                "UPDATE guild_config SET push_transport = ? WHERE guild_id = ?", (chosen.value, guild_id)
+            )
+
+    async def websocket_guilds(self) -> list[tuple[int, CadCredentials]]:
+        """Every guild set up to receive push events over the websocket, with its decrypted credentials.
+
+        Raises MissingSecretKeyError / KeyDecryptionError when BOT_SECRET_KEY is absent or has changed.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT guild_id, community_id, server_id, api_key_encrypted FROM guild_config "
+            "WHERE push_transport = 'websocket' AND community_id IS NOT NULL AND api_key_encrypted IS NOT NULL "
+            "ORDER BY guild_id"
+        )
+        return [
+            (
+                row["guild_id"],
+                CadCredentials(
+                    community_id=row["community_id"],
+                    api_key=SecretStr(self._vault.decrypt(bytes(row["api_key_encrypted"]))),
+                    server_id=row["server_id"],
+                ),
+            )
+            for row in rows
+        ]
 
     async def get_credentials(self, guild_id: int) -> CadCredentials | None:
         """The guild's decrypted credentials, or None if not set up.
@@ -159,7 +191,7 @@ class GuildRepository:
             return []
         rows = await self._db.fetch_all(
             "SELECT guild_id, community_id, server_id, api_key_encrypted IS NOT NULL AS has_api_key, "
-            "cooldown_911_s, push_key_hash, updated_at "
+            "cooldown_911_s, push_key_hash, push_transport, updated_at "
             "FROM guild_config "
             "WHERE push_key_hash = ? ORDER BY guild_id",
             (self._vault.push_key_hash(plain),),

@@ -59,7 +59,8 @@ def test_plan_features_split_what_works_from_what_needs_more(tier: Tier, allowed
 def test_instructions_for_an_https_address_only_offer_forwarding() -> None:
     target = PushTarget(listener_enabled=True, listener_port=8085, public_url="https://bot.example.org")
 
-    option_a, option_b = (field["value"] for field in push_instructions(target, 1))
+    option_a, option_b, no_port = (field["value"] for field in push_instructions(target, 1))
+    assert "push: websocket" in no_port
 
     assert "only posts plain `http://IP:port/sonorancad/event`" in option_a
     assert 'pushEventForwardUrl = "https://bot.example.org/sonorancad/event"' in option_b
@@ -68,7 +69,8 @@ def test_instructions_for_an_https_address_only_offer_forwarding() -> None:
 def test_instructions_for_an_address_with_a_path_only_offer_forwarding() -> None:
     target = PushTarget(listener_enabled=True, listener_port=8085, public_url="http://203.0.113.7/cad/")
 
-    option_a, option_b = (field["value"] for field in push_instructions(target, 1))
+    option_a, option_b, no_port = (field["value"] for field in push_instructions(target, 1))
+    assert "push: websocket" in no_port
 
     assert "use FiveM forwarding" in option_a
     assert 'pushEventForwardUrl = "http://203.0.113.7/cad/sonorancad/event"' in option_b
