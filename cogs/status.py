@@ -23,8 +23,16 @@ from bot.cad.errors import (
     CadTimeoutError,
     CadUnavailableError,
 )
-from bot.formatting.admin import CadProbe, QueueStats, StatusReport, StorageFailure, status_embed
+from bot.formatting.admin import (
+    CadProbe,
+    QueueStats,
+    StatusReport,
+    StorageFailure,
+    WebsocketState,
+    status_embed,
+)
 from bot.storage import SecretKeyError
+from bot.storage.models import PushTransport
 from cogs._admin import RETRY_SLACK_S, KnowsLastEvent, admin_only
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
@@ -99,6 +107,28 @@ async def delivery_queues(
     return guild_queue, bot_queue, storage
 
 
+def websocket_state(svc: Services, guild_id: int) -> WebsocketState | None:
+    """This guild's websocket session as /status shows it; None when it has none."""
+    hub = svc.pipeline.hub if svc.pipeline is not None else None
+    found = hub.guild_state(guild_id) if hub is not None else None
+    if found is None:
+        return None
+    status = found.status
+    return WebsocketState(
+        connected=status.connected,
+        authenticated=status.authenticated,
+        since=status.authenticated_since or status.connected_since,
+        reconnects=status.reconnects,
+        last_event_at=status.last_event_at,
+        last_error=status.last_error,
+        last_error_at=status.last_error_at,
+        down_since=status.down_since,
+        last_gap_s=status.last_gap_s,
+        last_gap_started_at=status.last_gap_started_at,
+        guilds_sharing=found.guilds_sharing,
+    )
+
+
 class Status(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -114,9 +144,12 @@ class Status(commands.Cog):
         cad, last_event, (guild_queue, bot_queue, storage) = await asyncio.gather(
             probe_cad(svc, guild_id), last_event_at(svc, guild_id), delivery_queues(svc, guild_id)
         )
+        config = await svc.storage.guilds.get(guild_id)
         report = StatusReport(
             cad=cad,
             listener_enabled=svc.pipeline is not None and svc.settings.server.enabled,
+            transport=config.push_transport if config is not None else PushTransport.HTTP,
+            websocket=websocket_state(svc, guild_id),
             last_event_at=last_event,
             guild_queue=guild_queue,
             bot_queue=bot_queue,

@@ -391,6 +391,12 @@ def route_line(route: RouteConfig) -> str:
     return line
 
 
+def _transport_text(transport: PushTransport) -> str:
+    if transport == PushTransport.WEBSOCKET:
+        return "websocket (the bot's own session on Sonoran's hub)"
+    return "http (the listener, or FiveM's pushEventForwardUrl)"
+
+
 def config_show_embed(overview: ConfigOverview) -> EmbedDict:
     config = overview.config
     if config is None or not config.is_configured:
@@ -401,7 +407,8 @@ def config_show_embed(overview: ConfigOverview) -> EmbedDict:
         )
         connection = (
             f"Community ID: `{config.community_id}`\nCAD server: {config.server_id}\n"
-            f"API key: {'set' if config.has_api_key else 'not set'}\nPlan: {plan}"
+            f"API key: {'set' if config.has_api_key else 'not set'}\nPlan: {plan}\n"
+            f"Push events: {_transport_text(config.push_transport)}"
         )
     cooldown = (
         config.cooldown_911_s if config is not None else GuildConfig.model_fields["cooldown_911_s"].default
@@ -587,11 +594,29 @@ class StorageFailure(_Frozen):
     age_s: float
 
 
+class WebsocketState(_Frozen):
+    """A guild's websocket session as /status shows it (no key, no token: every text is safe to show)."""
+
+    connected: bool
+    authenticated: bool
+    since: datetime | None = None  # authenticated since, else connected since
+    reconnects: int = 0
+    last_event_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    down_since: datetime | None = None
+    last_gap_s: float | None = None
+    last_gap_started_at: datetime | None = None
+    guilds_sharing: int = 1
+
+
 class StatusReport(_Frozen):
     """What /status shows. ``None`` means the bot cannot tell (shown as "unknown")."""
 
     cad: CadProbe
     listener_enabled: bool
+    transport: PushTransport = PushTransport.HTTP
+    websocket: WebsocketState | None = None  # None on a websocket guild: no session (yet)
     last_event_at: datetime | None = None
     guild_queue: QueueStats | None = None
     bot_queue: QueueStats | None = None
@@ -631,12 +656,47 @@ def _cad_text(probe: CadProbe) -> str:
     return f"✅ answered{latency}{plan}"
 
 
-def status_embed(report: StatusReport) -> EmbedDict:
+def _websocket_text(state: WebsocketState | None) -> str:
+    if state is None:
+        return "Transport: websocket. The session is not open yet; the bot opens it within 30 s of /setup."
+    shared = f", shared by {state.guilds_sharing} servers" if state.guilds_sharing > 1 else ""
+    lines = [f"Transport: websocket (Sonoran's hub{shared})"]
+    since = f" since {_timestamp(state.since)}" if state.since is not None else ""
+    if state.authenticated:
+        lines.append(f"✅ connected and authenticated{since} · reconnects: {state.reconnects}")
+    elif state.connected:
+        lines.append(f"⚠️ connected{since} but not authenticated · reconnects: {state.reconnects}")
+    else:
+        lines.append(f"❌ not connected · reconnects: {state.reconnects}")
+    if state.down_since is not None:
+        lines.append(
+            f"⚠️ Down since {_timestamp(state.down_since)}: events sent meanwhile are lost; open calls are "
+            "refreshed from the CAD when it is back."
+        )
+    elif state.last_gap_s is not None:
+        started = f" from {_timestamp(state.last_gap_started_at)}" if state.last_gap_started_at else ""
+        lines.append(
+            f"Last time down: {duration_text(state.last_gap_s)}{started} (open calls were refreshed after it)"
+        )
+    last = _timestamp(state.last_event_at) if state.last_event_at is not None else "none yet"
+    lines.append(f"Last event over the websocket: {last}")
+    if state.last_error is not None:
+        when = f" ({_timestamp(state.last_error_at)})" if state.last_error_at is not None else ""
+        lines.append(f"Last error{when}: {truncate(neutralise(state.last_error), 200)}")
+    return "\n".join(lines)
+
+
+def _push_text(report: StatusReport) -> str:
+    if report.transport == PushTransport.WEBSOCKET:
+        return _websocket_text(report.websocket)
     if report.listener_enabled:
         last = _timestamp(report.last_event_at) if report.last_event_at is not None else "unknown"
-        push = f"Listener: on\nLast event received for this community: {last}"
-    else:
-        push = "Listener: off on this bot (`[server] enabled = false`), so no CAD events arrive."
+        return f"Transport: http\nListener: on\nLast event received for this community: {last}"
+    return "Transport: http\nListener: off on this bot (`[server] enabled = false`), so no CAD events arrive."
+
+
+def status_embed(report: StatusReport) -> EmbedDict:
+    push = _push_text(report)
     if report.storage_failure is not None:
         push += (
             f"\n⚠️ The database refuses writes ({truncate(report.storage_failure.error, 120)}, last "
@@ -652,7 +712,15 @@ def status_embed(report: StatusReport) -> EmbedDict:
         )
     else:
         failed = "No failures recorded."
-    healthy = report.cad.state == "ok" and not report.failed_routes and report.storage_failure is None
+    websocket_down = report.transport == PushTransport.WEBSOCKET and not (
+        report.websocket is not None and report.websocket.authenticated
+    )
+    healthy = (
+        report.cad.state == "ok"
+        and not report.failed_routes
+        and report.storage_failure is None
+        and not websocket_down
+    )
     return clamp_embed(
         {
             "title": "Bot status",

@@ -491,7 +491,8 @@ async def test_config_show_lists_everything_but_the_key(world: World) -> None:
 
     fields = {field["name"]: field["value"] for field in embed_of(result)["fields"]}
     assert fields["Sonoran CAD"] == (
-        f"Community ID: `{COMMUNITY_ID}`\nCAD server: 1\nAPI key: set\nPlan: Sonoran CAD Pro"
+        f"Community ID: `{COMMUNITY_ID}`\nCAD server: 1\nAPI key: set\nPlan: Sonoran CAD Pro\n"
+        "Push events: http (the listener, or FiveM's pushEventForwardUrl)"
     )
     assert fields["911 calls"] == f"<#{world.alerts.id}> · on · ping <@&{responders.id}>"
     assert fields["Dispatch calls"].startswith(f"<#{world.channel.id}> · **off**\n⚠️ last error (<t:")

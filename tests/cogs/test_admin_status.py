@@ -85,7 +85,9 @@ async def test_status_with_the_cad_up(world: World) -> None:
     assert fields["Sonoran CAD"].endswith(" ms · plan: Sonoran CAD Pro")
     [probe] = world.sim.requests_of("GET_VERSION")
     assert probe.community_id == COMMUNITY_ID
-    assert fields["Push events"].startswith("Listener: off")  # the harness runs without the listener
+    assert fields["Push events"].startswith(
+        "Transport: http\nListener: off"
+    )  # the harness runs without the listener
     assert fields["Alerts waiting to be posted"] == "This server: nothing waiting\nWhole bot: nothing waiting"
     assert fields["Failed routes"] == "No failures recorded."
 
@@ -163,8 +165,8 @@ async def test_status_shows_the_delivery_queue_and_when_events_last_arrived(
     result = await world.admin.slash(world.channel, "status")
 
     fields = fields_of(result)
-    listener, last_event = fields["Push events"].split("\n")
-    assert listener == "Listener: on"
+    transport, listener, last_event = fields["Push events"].split("\n")
+    assert (transport, listener) == ("Transport: http", "Listener: on")
     received = re.fullmatch(r"Last event received for this community: <t:(\d+):R>", last_event)
     assert received is not None, last_event
     assert before <= int(received[1]) <= after
@@ -201,7 +203,10 @@ async def test_status_says_unknown_when_no_event_arrived_yet(world: World) -> No
     result = await world.admin.slash(world.channel, "status")
 
     fields = fields_of(result)
-    assert fields["Push events"] == "Listener: on\nLast event received for this community: unknown"
+    assert (
+        fields["Push events"]
+        == "Transport: http\nListener: on\nLast event received for this community: unknown"
+    )
     assert fields["Alerts waiting to be posted"] == "This server: nothing waiting\nWhole bot: nothing waiting"
 
 

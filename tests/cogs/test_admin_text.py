@@ -109,7 +109,10 @@ def test_status_embed_says_unknown_rather_than_guessing() -> None:
     fields = {field["name"]: field["value"] for field in status_embed(report)["fields"]}
 
     assert fields["Sonoran CAD"] == "✅ answered in 87 ms · plan: Sonoran CAD Plus"
-    assert fields["Push events"] == "Listener: on\nLast event received for this community: unknown"
+    assert (
+        fields["Push events"]
+        == "Transport: http\nListener: on\nLast event received for this community: unknown"
+    )
     assert fields["Alerts waiting to be posted"] == "This server: unknown\nWhole bot: unknown"
 
 
