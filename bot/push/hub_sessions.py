@@ -206,6 +206,7 @@ class HubSessions:
         answer = await self._ingest.receive_pushed(
             envelope,
             source=f"websocket:{key.community_id}/{key.server_id}",
+            community_id=key.community_id,
             server_id=key.server_id,
             transport=WEBSOCKET,
         )

@@ -386,15 +386,28 @@ class PushIngest:
         return matched
 
     async def receive_pushed(
-        self, envelope: Mapping[str, Any], *, source: str, server_id: int | None, transport: str = WEBSOCKET
+        self,
+        envelope: Mapping[str, Any],
+        *,
+        source: str,
+        community_id: str,
+        server_id: int | None,
+        transport: str = WEBSOCKET,
     ) -> Answer:
-        """An envelope that did not come through the HTTP listener (a websocket ``pushEvent``): the same key
-        check (constant time, against the configured keys) and the same :meth:`accept` as an HTTP POST.
-        ``source`` names the sender in refusal logs (never the key)."""
+        """An envelope that did not come through the HTTP listener (a websocket ``pushEvent`` of the session of
+        ``community_id``): the same key check (constant time, against the configured keys) and the same
+        :meth:`accept` as an HTTP POST. A key of another community is as wrong as an unknown one: a session
+        only ever speaks for its own community. ``source`` names the sender in refusal logs (never the key)."""
         result = await self.authenticate(envelope.get("key"), source)
         if isinstance(result, Answer):
             return result
-        return await self.accept(envelope, result, server_id, transport=transport)
+        own = [guild for guild in result if guild.community_id == community_id]
+        if not own:
+            self._metrics.auth_failures.inc()
+            self._metrics.received(NO_TYPE_LABEL, "unauthorized")
+            self.rejections.refused(source, "unauthorized")
+            return rejected(401, "unauthorized", "the key belongs to another community than this session's")
+        return await self.accept(envelope, own, server_id, transport=transport)
 
     async def accept(
         self,

@@ -15,6 +15,7 @@ from bot.formatting.admin import (
     QueueStats,
     StatusReport,
     StorageFailure,
+    WebsocketState,
     duration_text,
     feature_plan,
     ping_message,
@@ -26,7 +27,7 @@ from bot.formatting.admin import (
 )
 from bot.formatting.context import Colour
 from bot.formatting.limits import clamp_embed
-from bot.storage.models import Category
+from bot.storage.models import Category, PushTransport
 
 NOW = datetime(2025, 3, 14, 21, 14, 5, tzinfo=UTC)
 
@@ -184,3 +185,59 @@ def test_toggle_and_ping_replies_agree_with_every_category_label(category: Categ
     assert toggle_message(category, True, 42) == f"{subject} switched on and {goes} <#42>."
     assert toggle_message(category, True, None).startswith(f"{subject} switched on, but {has_none} yet")
     assert ping_message(category, None).endswith(f"{no_ping} a role.")
+
+
+def _push_field(report: StatusReport) -> str:
+    return {field["name"]: field["value"] for field in status_embed(report)["fields"]}["Push events"]
+
+
+def test_status_shows_a_healthy_websocket_session_and_its_last_gap() -> None:
+    since = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    state = WebsocketState(
+        connected=True,
+        authenticated=True,
+        since=since,
+        reconnects=2,
+        last_event_at=since,
+        last_gap_s=12.0,
+        last_gap_started_at=since,
+        guilds_sharing=2,
+    )
+    report = StatusReport(
+        cad=CadProbe(state="ok"), listener_enabled=False, transport=PushTransport.WEBSOCKET, websocket=state
+    )
+
+    stamp = f"<t:{int(since.timestamp())}:R>"
+    assert _push_field(report) == (
+        "Transport: websocket (Sonoran's hub, shared by 2 servers)\n"
+        f"✅ connected and authenticated since {stamp} · reconnects: 2\n"
+        f"Last time down: 12 s from {stamp} (open calls were refreshed after it)\n"
+        f"Last event over the websocket: {stamp}"
+    )
+    assert status_embed(report)["color"] == Colour.GREEN
+
+
+def test_status_shows_a_websocket_session_that_is_down_and_why() -> None:
+    since = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    state = WebsocketState(
+        connected=False,
+        authenticated=False,
+        reconnects=5,
+        last_error="authentication refused: Invalid community ID or API key. @everyone",
+        last_error_at=since,
+        down_since=since,
+    )
+    report = StatusReport(
+        cad=CadProbe(state="ok"), listener_enabled=True, transport=PushTransport.WEBSOCKET, websocket=state
+    )
+
+    text = _push_field(report)
+    assert "❌ not connected · reconnects: 5" in text
+    assert "⚠️ Down since" in text and "events sent meanwhile are lost" in text
+    assert "Last error (" in text and "Invalid community ID or API key." in text
+    assert "@everyone" not in text  # the hub's text is neutralised
+    assert status_embed(report)["color"] == Colour.AMBER
+    no_session = StatusReport(
+        cad=CadProbe(state="ok"), listener_enabled=True, transport=PushTransport.WEBSOCKET
+    )
+    assert "not open yet" in _push_field(no_session)
