@@ -120,14 +120,14 @@ def write_section(path: Path, name: str, body: str) -> None:
     """Replace (or add) the section of ``name`` in ``path``, keeping every other section as it was."""
     text = path.read_text(encoding="utf-8") if path.exists() else _HEADER
     sections: dict[str, str] = {}
-    for other in SECTION_ORDER:
-        start, end = _markers(other)
-        match = re.search(re.escape(start) + r"\n(.*?)" + re.escape(end), text, flags=re.DOTALL)
-        if match is not None:
-            sections[other] = match.group(1)
+    # Every marked section is kept, also ones no benchmark writes (e.g. a recorded before/after comparison).
+    for match in re.finditer(
+        r"<!-- bench:([\w-]+) start -->\n(.*?)<!-- bench:\1 end -->", text, flags=re.DOTALL
+    ):
+        sections[match.group(1)] = match.group(2)
     sections[name] = body
     first = min(
-        (text.find(_markers(other)[0]) for other in SECTION_ORDER if _markers(other)[0] in text),
+        (text.find(_markers(other)[0]) for other in sections if _markers(other)[0] in text),
         default=-1,
     )
     header = (text[:first] if first >= 0 else text).rstrip() + "\n"

@@ -107,6 +107,19 @@ def test_commands_quick_confirms_every_911_on_v1_and_v2_and_splits_the_overhead(
     assert "SimCord (simulated Discord)" in figures
 
 
+def test_write_section_keeps_a_recorded_section_no_benchmark_writes(tmp_path: Path) -> None:
+    target = tmp_path / "PERFORMANCE.md"
+    write_section(target, "cards", "## Cards\n\nfirst\n")
+    with target.open("a", encoding="utf-8") as file:
+        file.write(
+            "\n<!-- bench:issue8-before-after start -->\n## Before/after\n\nkept\n<!-- bench:issue8-before-after end -->\n"
+        )
+    write_section(target, "cards", "## Cards\n\nsecond\n")
+
+    text = target.read_text(encoding="utf-8")
+    assert "## Before/after\n\nkept" in text and "second" in text and "first" not in text
+
+
 def test_write_section_replaces_its_own_section_and_keeps_the_others(tmp_path: Path) -> None:
     target = tmp_path / "PERFORMANCE.md"
     write_section(target, "cards", "## Cards\n\nfirst\n")
