@@ -14,7 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE_MD = REPO_ROOT / "docs" / "PERFORMANCE.md"
 # Canonical order of the sections in docs/PERFORMANCE.md, whichever benchmark ran last.
-SECTION_ORDER = ("ingest", "delivery", "alerts", "cards", "commands")
+SECTION_ORDER = ("ingest", "delivery", "alerts", "cards", "commands", "websocket")
 
 _HEADER = """# Performance
 

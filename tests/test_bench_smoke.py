@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import alerts, cards, commands, delivery, ingest
+from bench import alerts, cards, commands, delivery, ingest, websocket
 from bench.__main__ import parse_args
 from bench._common import PERFORMANCE_MD, REPO_ROOT, BenchOptions, BenchReport, write_section
 
@@ -107,6 +107,15 @@ def test_commands_quick_confirms_every_911_on_v1_and_v2_and_splits_the_overhead(
     assert "SimCord (simulated Discord)" in figures
 
 
+def test_websocket_quick_accepts_every_event_both_ways() -> None:
+    report = _run(websocket)
+    numbers = report.numbers
+
+    assert _finite_positive(numbers["websocket_per_s"]) and _finite_positive(numbers["http_per_s"])
+    assert numbers["duplicates"] == 0
+    assert "websocket / HTTP" in "\n".join(report.figures)
+
+
 def test_write_section_keeps_a_recorded_section_no_benchmark_writes(tmp_path: Path) -> None:
     target = tmp_path / "PERFORMANCE.md"
     write_section(target, "cards", "## Cards\n\nfirst\n")
@@ -138,7 +147,7 @@ def test_cli_arguments() -> None:
     names, options = parse_args(["delivery", "--quick", "--no-write"])
     assert names == ["delivery"] and options.quick and not options.write
     names, options = parse_args([])
-    assert names == ["ingest", "delivery", "alerts", "cards", "commands"] and options.write
+    assert names == ["ingest", "delivery", "alerts", "cards", "commands", "websocket"] and options.write
     assert options.output == PERFORMANCE_MD
     with pytest.raises(SystemExit):
         parse_args(["nonsense"])
