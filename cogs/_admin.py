@@ -80,12 +80,12 @@ class KnowsLastEvent(Protocol):
     async def last_event_received_at(self, community_id: str) -> float | None: ...
 
 
-async def reconcile_push_sessions(services: Services) -> None:
+def reconcile_push_sessions(services: Services) -> None:
     """Open or close websocket sessions now that a guild's setup changed (the registry also does it every
     30 s, for the admin CLI)."""
     hub = services.pipeline.hub if services.pipeline is not None else None
     if hub is not None:
-        await hub.reconcile()
+        hub.reconcile_soon()
 
 
 def forget_push_keys(services: Services) -> None:

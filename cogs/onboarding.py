@@ -178,7 +178,7 @@ async def connect(interaction: discord.Interaction[Any], entered: SetupInput) ->
     if previous is not None and previous.community_id and previous.community_id != entered.community_id:
         svc.cad.invalidate_tier(previous.community_id)
     forget_push_keys(svc)
-    await reconcile_push_sessions(svc)
+    reconcile_push_sessions(svc)
     log.info(
         "guild %s connected to CAD community %s (server %s, plan %s)",
         guild_id,

@@ -100,7 +100,8 @@ class World:
 def test_settings(sim_url: str, db_path: Path, **cad: Any) -> Settings:
     """Settings against the simulator. The suite written for the v1 client pins ``api_version = 1``; the v2
     tests (``tests/cogs/test_v2_*.py``) pass ``api_version=2``."""
-    cad = {"api_version": 1, **cad}
+    # The websocket hub: a closed loopback port unless a test brings its fake hub, so no test reaches Sonoran.
+    cad = {"api_version": 1, "hub_url": "http://127.0.0.1:9/apiWsHub", **cad}
     return Settings(
         cad={"api_base": sim_url, "timeout_s": 2.0, "requests_per_second": 200.0, "burst": 200, **cad},
         server={"enabled": False, "port": 0, "host": "127.0.0.1"},

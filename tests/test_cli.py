@@ -114,6 +114,7 @@ def test_setup_route_and_show_end_to_end(tmp_path: Path, db_path: Path, secret_k
     assert "  Community ID:  comm-42" in lines
     assert "  Server ID:     2" in lines
     assert "  API key:       set" in lines
+    assert "  Push events:   http" in lines  # the default: existing setups keep HTTP
     assert "  911 cooldown:  30 s" in lines
     assert "  Linked users:  0" in lines
     assert any(line.split()[:3] == ["panic", "channel", "555000000000000001"] for line in lines)
@@ -122,6 +123,27 @@ def test_setup_route_and_show_end_to_end(tmp_path: Path, db_path: Path, secret_k
 
     raw = b"".join(path.read_bytes() for path in db_path.parent.iterdir())
     assert API_KEY.encode() not in raw and API_KEY.upper().encode() not in raw
+
+
+def test_setup_with_push_websocket_is_stored_and_shown(
+    tmp_path: Path, db_path: Path, secret_key: str
+) -> None:
+    env = _env(db_path, secret_key)
+    setup = _bot(
+        "guild", "setup", str(GUILD), "--community-id", "erlc-7", "--api-key-stdin", "--push", "websocket",
+        env=env, cwd=tmp_path, stdin=f"{API_KEY}\n",
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stderr
+    assert "Push events: over Sonoran's websocket (no listener port needed)" in setup.stdout
+    _no_key_anywhere(setup)
+
+    show = _bot("guild", "show", str(GUILD), env=env, cwd=tmp_path)
+    assert "  Push events:   websocket" in show.stdout.splitlines()
+    wrong = _bot(
+        "guild", "setup", str(GUILD), "--community-id", "c", "--api-key-stdin", "--push", "carrier-pigeon",
+        env=env, cwd=tmp_path, stdin=f"{API_KEY}\n",
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "invalid choice: 'carrier-pigeon'" in wrong.stderr
 
 
 async def test_cli_writes_what_the_bot_reads(tmp_path: Path, db_path: Path, secret_key: str) -> None:

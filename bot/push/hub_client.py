@@ -60,7 +60,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bot.cad.models import CadCredentials
-from bot.timing import DateTimeClock, utc_now
+from bot.timing import DateTimeClock, IdleWait, plain_await, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,7 @@ class HubSession:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         now: DateTimeClock = utc_now,
+        io_wait: IdleWait = plain_await,
     ) -> None:
         self.key = HubSessionKey.of(hub_url, credentials)
         self.timing = timing or HubTiming()
@@ -251,6 +252,8 @@ class HubSession:
         self._on_event = on_event
         self._on_authenticated = on_authenticated
         self._sleep = sleep
+        # Wraps every wait on the network or the clock (SimCord tests declare them as outside input).
+        self._io_wait = io_wait
         self._rng = rng or random.Random()
         self._now = now
         self._ids = itertools.count()
@@ -409,7 +412,7 @@ class HubSession:
 
     async def _pause(self, kind: DelayKind, delay: float) -> None:
         self.scheduled_delays.append((kind, delay))
-        await self._sleep(delay)
+        await self._io_wait(self._sleep(delay))
 
     def _mark_disconnected(self) -> None:
         self._live = None
@@ -423,16 +426,20 @@ class HubSession:
 
     async def _connect_once(self) -> None:
         ws_url, headers = (
-            await self._negotiate() if self.timing.negotiate else (self._ws_url(self._hub_url), {})
+            await self._io_wait(self._negotiate())
+            if self.timing.negotiate
+            else (self._ws_url(self._hub_url), {})
         )
         async with asyncio.timeout(self.timing.connect_timeout_s):
-            ws = await self._http.ws_connect(
-                ws_url,
-                headers=headers,
-                autoping=True,
-                heartbeat=None,
-                max_msg_size=self.timing.max_message_bytes,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.timing.close_timeout_s),
+            ws = await self._io_wait(
+                self._http.ws_connect(
+                    ws_url,
+                    headers=headers,
+                    autoping=True,
+                    heartbeat=None,
+                    max_msg_size=self.timing.max_message_bytes,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self.timing.close_timeout_s),
+                )
             )
         live = _Live(ws)
         self._live = live
@@ -504,7 +511,7 @@ class HubSession:
         buffer = ""
         async with asyncio.timeout(self.timing.handshake_timeout_s):
             while RS not in buffer:
-                text = self._frame_text(await live.ws.receive())
+                text = self._frame_text(await self._io_wait(live.ws.receive()))
                 if text is None:
                     raise HubError("the hub closed the connection during the handshake")
                 buffer += text
@@ -546,7 +553,7 @@ class HubSession:
                 if record:
                     await self._handle(live, record)
             try:
-                msg = await ws.receive(timeout=self.timing.server_timeout_s)
+                msg = await self._io_wait(ws.receive(timeout=self.timing.server_timeout_s))
             except TimeoutError:
                 self.counters.server_timeouts += 1
                 raise HubError(
@@ -679,7 +686,7 @@ class HubSession:
         try:
             await self._send(live, _encode(message))
             async with asyncio.timeout(self.timing.invoke_timeout_s if within_s is None else within_s):
-                completion = await future
+                completion = await self._io_wait(future)
         finally:
             live.pending.pop(invocation_id, None)
         error = completion.get("error")
@@ -692,7 +699,7 @@ class HubSession:
         while True:
             wait = live.last_sent + self.timing.keepalive_s - loop.time()
             if wait > 0:
-                await asyncio.sleep(wait)
+                await self._io_wait(asyncio.sleep(wait))
                 continue
             try:
                 await self._send(live, PING_FRAME)

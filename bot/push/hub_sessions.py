@@ -17,6 +17,7 @@ live cards of calls that changed meanwhile can be refreshed over HTTP (events se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -118,6 +119,7 @@ class HubSessions:
         self._entries: dict[SessionKey, _Entry] = {}
         self._lock = asyncio.Lock()
         self._loop: asyncio.Task[None] | None = None
+        self._reconcile_now = asyncio.Event()
         self._catch_ups: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -141,9 +143,20 @@ class HubSessions:
             await asyncio.gather(*(self._close(entry) for entry in entries), return_exceptions=True)
             self._ingest.dedupe.watch(())
 
+    def reconcile_soon(self) -> None:
+        """A guild's setup changed (/setup, /config reset): reconcile now, in the registry's own task (so the
+        sessions it opens belong to the registry, not to the command that asked)."""
+        self._reconcile_now.set()
+
+    async def _nudged_or_due(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._reconcile_every_s):
+                await self._reconcile_now.wait()
+
     async def _reconcile_forever(self) -> None:
         while True:
-            await self._idle_wait(asyncio.sleep(self._reconcile_every_s))
+            await self._idle_wait(self._nudged_or_due())
+            self._reconcile_now.clear()
             try:
                 await self.reconcile()
             except Exception:  # the next round tries again; the sessions that run keep running
@@ -188,7 +201,9 @@ class HubSessions:
         async def on_authenticated(info: HubAuthenticated) -> None:
             await self._authenticated(key, info)
 
-        extra: dict[str, Any] = {"timing": self.timing} if self.timing is not None else {}
+        extra: dict[str, Any] = {"io_wait": self._idle_wait}
+        if self.timing is not None:
+            extra["timing"] = self.timing
         session = self._factory(
             self._http, self._hub_url, creds, on_event=on_event, on_authenticated=on_authenticated, **extra
         )

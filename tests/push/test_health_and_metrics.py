@@ -28,6 +28,7 @@ async def test_healthy_when_database_discord_and_queue_are_fine(push_world: Push
         "oldest_pending_age_s": None,
         "inbox_depth": 0,
         "last_write_failure": None,
+        "websocket_sessions_down": [],
     }
 
 
