@@ -19,7 +19,12 @@ from bot.errors import UserFacingError
 from bot.formatting import admin as replies
 from bot.storage.models import Category, CommandGroup, RouteConfig
 from bot.tree import report_interaction_error
-from cogs._admin import forget_push_keys, missing_post_permissions, require_admin
+from cogs._admin import (
+    forget_push_keys,
+    missing_post_permissions,
+    reconcile_push_sessions,
+    require_admin,
+)
 from cogs._shared import NO_MENTIONS, guild_id_of, services, to_embed
 
 log = logging.getLogger(__name__)
@@ -74,6 +79,7 @@ class ResetConfirmation(discord.ui.View):
         svc = services(interaction)
         existed = await svc.storage.guilds.reset(self.guild_id)
         forget_push_keys(svc)
+        reconcile_push_sessions(svc)  # a websocket session only this guild used closes
         log.info("guild %s configuration reset by user %s", self.guild_id, interaction.user.id)
         await self._finish(interaction, replies.RESET_DONE if existed else replies.RESET_NOTHING)
 

@@ -85,3 +85,20 @@ async def test_setup_push_websocket_opens_a_session_and_events_reach_discord(
         opened, {"setup:community_id": COMMUNITY_ID, "setup:api_key": API_KEY, "setup:server_id": "1"}
     )
     await hub.wait_for(lambda: hub.live == [], within_s=10)  # the last guild left: the session closed
+
+
+async def test_config_reset_closes_the_session_only_that_server_used(
+    world: World, hub: FakeSignalRHub
+) -> None:
+    await world.storage.guilds.set_push_transport(world.guild.id, PushTransport.WEBSOCKET)
+    pipeline = world.bot.services.pipeline
+    assert isinstance(pipeline, PushPipeline) and pipeline.hub is not None
+    pipeline.hub.reconcile_soon()
+    await hub.wait_for(lambda: any(c.authenticated for c in hub.sessions_for(COMMUNITY_ID, 1)), within_s=10)
+    [connection] = hub.sessions_for(COMMUNITY_ID, 1)
+
+    prompt = await world.admin.slash(world.channel, "config reset")
+    await world.admin.click(prompt.response, label="Reset everything")
+
+    await hub.wait_for(lambda: connection.closed, within_s=10)
+    assert connection.closed_by == "client" and connection.close_code == 1000
