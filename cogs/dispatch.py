@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -21,9 +22,7 @@ from discord.ext import commands
 
 from bot.cad.codes import CallOrigin, CallStatus
 from bot.cad.errors import CadError
-from bot.cad.models import (
-    NewDispatch,
-)
+from bot.cad.models import CadCredentials, NewDispatch
 from bot.cad.v2 import CadV2Client
 from bot.cards.buttons import (
     CARD_BUTTON_TEMPLATE,
@@ -49,6 +48,7 @@ from cogs._shared import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Autocomplete cannot be deferred: Discord drops choices that arrive after 3 s.
 AUTOCOMPLETE_BUDGET_S = 2.0
@@ -87,6 +87,26 @@ def _required(value: str, option: str) -> str:
     if not stripped:
         raise UserFacingError(replies.blank_option(option))
     return stripped
+
+
+async def _dispatcher_credentials(interaction: discord.Interaction[Any]) -> CadCredentials | None:
+    """The guild's credentials when the member may dispatch; None otherwise (checks do not run for
+    autocomplete, and a refusal there would only be an empty list)."""
+    try:
+        await check_group(interaction, CommandGroup.DISPATCH)
+        return await guild_credentials(interaction)
+    except (UserCheckFailure, UserFacingError):
+        return None
+
+
+async def _within_autocomplete_budget(read: Awaitable[T], creds: CadCredentials, what: str) -> T | None:
+    """``read``'s answer, or None when the CAD can't give it within the budget (Discord drops late choices)."""
+    try:
+        async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
+            return await read
+    except (CadError, TimeoutError) as exc:
+        log.info("no %s choices for community %s: %s", what, creds.community_id, type(exc).__name__)
+        return None
 
 
 def desk(interaction: discord.Interaction[Any]) -> DispatchDesk:
@@ -133,16 +153,11 @@ class Dispatch(
     ) -> list[Choice[int]]:
         """Open calls matching what was typed, from the shared board (kept a few seconds per community); nothing
         for members who may not dispatch (checks do not run for autocomplete) or when the CAD can't answer in time."""
-        try:
-            await check_group(interaction, CommandGroup.DISPATCH)
-            creds = await guild_credentials(interaction)
-        except (UserCheckFailure, UserFacingError):
+        creds = await _dispatcher_credentials(interaction)
+        if creds is None:
             return []
-        try:
-            async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
-                calls = await desk(interaction).open_calls(creds)
-        except (CadError, TimeoutError) as exc:
-            log.info("no call choices for community %s: %s", creds.community_id, type(exc).__name__)
+        calls = await _within_autocomplete_budget(desk(interaction).open_calls(creds), creds, "call")
+        if calls is None:
             return []
         return [
             Choice(name=name, value=call_id)
@@ -207,16 +222,12 @@ class Dispatch(
         cad = services(interaction).cad
         if not isinstance(cad, CadV2Client):
             return []
-        try:
-            await check_group(interaction, CommandGroup.DISPATCH)
-            creds = await guild_credentials(interaction)
-        except (UserCheckFailure, UserFacingError):
+        creds = await _dispatcher_credentials(interaction)
+        if creds is None:
             return []
-        try:
-            async with asyncio.timeout(AUTOCOMPLETE_BUDGET_S):
-                templates = await services(interaction).board.dispatch_templates(cad, creds)
-        except (CadError, TimeoutError) as exc:
-            log.info("no template choices for community %s: %s", creds.community_id, type(exc).__name__)
+        board = services(interaction).board
+        templates = await _within_autocomplete_budget(board.dispatch_templates(cad, creds), creds, "template")
+        if templates is None:
             return []
         return [Choice(name=name, value=tid) for name, tid in template_choices(templates, str(current or ""))]
 

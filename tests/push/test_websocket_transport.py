@@ -58,7 +58,9 @@ async def use_websocket(world: PushWorld, *guild_ids: int) -> None:
         await world.storage.guilds.set_push_transport(guild_id, PushTransport.WEBSOCKET)
 
 
-async def attach_hub(world: PushWorld, hub: FakeSignalRHub, **options: Any) -> HubSessions:
+async def attach_hub(
+    world: PushWorld, hub: FakeSignalRHub, *, until_authenticated: bool = True, **options: Any
+) -> HubSessions:
     sessions = HubSessions(
         world.storage,
         world.pipeline.ingest,
@@ -71,7 +73,8 @@ async def attach_hub(world: PushWorld, hub: FakeSignalRHub, **options: Any) -> H
     )
     world.pipeline.attach_hub(sessions)
     await sessions.start()
-    await wait_until(lambda: all(s.status().authenticated for _, s in sessions.sessions()))
+    if until_authenticated:
+        await wait_until(lambda: all(s.status().authenticated for _, s in sessions.sessions()))
     return sessions
 
 
@@ -220,18 +223,7 @@ async def test_a_refused_authentication_backs_off_and_is_shown(
 
         return HubSession(*args, sleep=no_wait, **kwargs)
 
-    sessions = HubSessions(
-        push_world.storage,
-        push_world.pipeline.ingest,
-        push_world.session,
-        hub.hub_url,
-        metrics=push_world.pipeline.metrics,
-        timing=FAST_TIMING,
-        session_factory=factory,
-        reconcile_every_s=3600,
-    )
-    push_world.pipeline.attach_hub(sessions)
-    await sessions.start()
+    sessions = await attach_hub(push_world, hub, session_factory=factory, until_authenticated=False)
     [(_, session)] = sessions.sessions()
     await wait_until(lambda: session.counters.auth_failures >= 3)
 
