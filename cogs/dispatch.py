@@ -256,9 +256,7 @@ class Dispatch(
             raise UserFacingError(f"This CAD has no dispatch template #{template}; pick one from the list.")
         await interaction.response.send_modal(TemplateModal(plan_form(chosen), responder))
 
-    @app_commands.command(
-        name="attach", description="Attach a linked member's unit (yours by default) to a call."
-    )
+    @app_commands.command(name="attach", description="Attach a member's unit (yours by default) to a call.")
     @app_commands.describe(call=CALL_HELP, member="Whose unit to attach (default: yours)")
     @app_commands.autocomplete(call=call_autocomplete)
     async def attach(
@@ -270,9 +268,7 @@ class Dispatch(
         message = await desk(interaction).attach(guild_id_of(interaction), creds, call, responder)
         await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @app_commands.command(
-        name="detach", description="Take a linked member's unit (yours by default) off its call."
-    )
+    @app_commands.command(name="detach", description="Take a member's unit (yours by default) off its call.")
     @app_commands.describe(member="Whose unit to detach (default: yours)")
     async def detach(
         self, interaction: discord.Interaction[Any], member: discord.Member | None = None

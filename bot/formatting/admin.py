@@ -49,7 +49,7 @@ GROUP_LABELS: Mapping[CommandGroup, str] = {
 # Who may use a group when no role is set (mirrors the permission model in cogs/_shared.py).
 GROUP_DEFAULT_ACCESS: Mapping[CommandGroup, str] = {
     CommandGroup.CALLS_911: "everyone",
-    CommandGroup.UNITS: "members who linked a CAD account",
+    CommandGroup.UNITS: "members whose CAD account the bot knows (Discord link in the CAD, or /link)",
     CommandGroup.LOOKUP: "server admins only",
     CommandGroup.MAP: "server admins only",
     CommandGroup.DISPATCH: "server admins only",

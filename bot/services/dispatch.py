@@ -54,7 +54,7 @@ CardReducer = Callable[[DispatchCardState | None], DispatchCardState | None]
 
 @dataclass(frozen=True, slots=True)
 class Responder:
-    """A linked member a dispatcher acts for: how to name them and how the CAD targets their unit."""
+    """A member a dispatcher acts for: how to name them and how the CAD targets their unit."""
 
     name: str
     target: UnitTarget
@@ -229,7 +229,7 @@ class DispatchDesk:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         async with plan_explained(cad, creds):
             await cad.attach_unit(creds, call_id, target=responder.member)
-        log.info("attached a linked member's unit to call %s in guild %s", call_id, guild_id)
+        log.info("attached a member's unit to call %s in guild %s", call_id, guild_id)
         idents = [unit.id for unit in units or []]
         await self._remember_units(creds, units or [])
 
@@ -265,7 +265,7 @@ class DispatchDesk:
             raise UserFacingError(replies.not_on_this_call(from_call))
         async with plan_explained(cad, creds):
             await cad.detach_unit(creds, target=responder.member)
-        log.info("detached a linked member's unit in guild %s", guild_id)
+        log.info("detached a member's unit in guild %s", guild_id)
         await self._remember_units(creds, units or [])
 
         def detach(state: DispatchCardState | None) -> DispatchCardState | None:

@@ -90,7 +90,7 @@ class PanicPress:
 
 
 class PanicButton:
-    """Presses a linked member's panic button: the alert first, then the CAD, amending the alert with its
+    """Presses a member's panic button: the alert first, then the CAD, amending the alert with its
     answer and the member's unit."""
 
     def __init__(self, cad: CadApi, board: CadBoard, pipeline: PushPipeline | None) -> None:
@@ -128,12 +128,12 @@ class PanicButton:
                 log.exception("naming the unit on a panic alert failed")
         turned = "on" if is_panic else "off"
         if problem is None:
-            log.info("panic %s for a linked member of guild %s", turned, guild_id)
+            log.info("panic %s for a member of guild %s", turned, guild_id)
             if alert is not None:
                 await alert.amend(cad_confirmed)
             return PanicPress(alerted=alert is not None, problem=None)
         log.warning(
-            "panic %s for a linked member of guild %s: the CAD did not confirm (%s)",
+            "panic %s for a member of guild %s: the CAD did not confirm (%s)",
             turned,
             guild_id,
             type(problem).__name__,
