@@ -232,15 +232,19 @@ def create_bot(
     storage: Storage,
     session: aiohttp.ClientSession,
     *,
-    with_pipeline: bool | None = None,
+    with_pipeline: bool = True,
     idle_wait: IdleWait | None = None,
     cad: CadApi | None = None,
 ) -> CadBot:
-    """The one factory for the real bot: production (``python -m bot run``) and tests both use it."""
+    """The one factory for the real bot: production (``python -m bot run``) and tests both use it.
+
+    The push pipeline is built whether or not the HTTP listener is on (``[server] enabled``): websocket
+    guilds receive their events through it, and /panic and the dispatch commands post through it.
+    ``with_pipeline=False`` is for a process that only talks to Discord's API (``sync-commands``)."""
     services = Services(settings=settings, storage=storage, cad=cad or build_cad_client(settings, session))
     services.background.append(_BoardCloser(services))
     bot = CadBot(services, idle_wait=idle_wait)
-    if settings.server.enabled if with_pipeline is None else with_pipeline:
+    if with_pipeline:
         pipeline = services.pipeline = build_pipeline(settings, storage, bot, idle_wait=idle_wait)
         pipeline.attach_hub(build_hub_sessions(settings, services, pipeline, session, bot))
     return bot
