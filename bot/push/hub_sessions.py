@@ -10,7 +10,9 @@ by the admin CLI in another process.
 
 Every ``pushEvent`` goes to the same ingest as an HTTP POST (:meth:`bot.push.ingest.PushIngest.receive_pushed`:
 the key compared in constant time with the configured keys, the same type rules, the same durable inbox),
-restricted to the session's server id. After a reconnect, ``on_catch_up`` gets the gap that just ended, so the
+restricted to the session's server id. The hub never sends an event twice, so an event storage refused (a
+full disk, a locked database) is tried again for about a minute, the session's later events waiting behind it
+in order, where an HTTP sender would have been told 503 and sent it again. After a reconnect, ``on_catch_up`` gets the gap that just ended, so the
 live cards of calls that changed meanwhile can be refreshed over HTTP (events sent during a gap are gone).
 """
 
@@ -21,7 +23,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,9 +42,13 @@ from bot.timing import IdleWait, MonotonicClock, plain_await
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY_S = 30.0
+# The hub never sends an event again, so one that storage refused (disk full, database locked) is retried,
+# holding the session's receive loop meanwhile (later events wait in order behind it): about a minute.
+STORAGE_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # A session that has not authenticated this long after it started counts as down (a fresh start gets time).
 START_GRACE_S = 20.0
 
+STORAGE_UNAVAILABLE = 503
 CatchUp = Callable[[CadCredentials, tuple[int, ...], HubAuthenticated], Awaitable[None]]
 SessionFactory = Callable[..., HubSession]
 
@@ -102,6 +108,7 @@ class HubSessions:
         timing: HubTiming | None = None,
         session_factory: SessionFactory = HubSession,
         reconcile_every_s: float = RECONCILE_EVERY_S,
+        storage_retry_s: Sequence[float] = STORAGE_RETRY_S,
         idle_wait: IdleWait | None = None,
         monotonic: MonotonicClock = time.monotonic,
     ) -> None:
@@ -114,6 +121,7 @@ class HubSessions:
         self.timing = timing  # None: the official client's intervals; tests shorten them before start
         self._factory = session_factory
         self._reconcile_every_s = reconcile_every_s
+        self._storage_retry_s = tuple(storage_retry_s)
         self._idle_wait = idle_wait or plain_await
         self._monotonic = monotonic
         self._entries: dict[SessionKey, _Entry] = {}
@@ -218,16 +226,21 @@ class HubSessions:
     # -- events -------------------------------------------------------------------------------------------
 
     async def _received(self, key: SessionKey, envelope: dict[str, Any]) -> None:
-        answer = await self._ingest.receive_pushed(
-            envelope,
-            source=f"websocket:{key.community_id}/{key.server_id}",
-            community_id=key.community_id,
-            server_id=key.server_id,
-            transport=WEBSOCKET,
-        )
+        for retry_after in (*self._storage_retry_s, None):
+            answer = await self._ingest.receive_pushed(
+                envelope,
+                source=f"websocket:{key.community_id}/{key.server_id}",
+                community_id=key.community_id,
+                server_id=key.server_id,
+                transport=WEBSOCKET,
+            )
+            if answer.status != STORAGE_UNAVAILABLE or retry_after is None:
+                break
+            # Over HTTP the sender would be told 503 and send again; the hub cannot, so the bot tries again.
+            await self._idle_wait(asyncio.sleep(retry_after))
         if answer.status >= 400:
-            # A wrong key inside a pushEvent (or storage trouble): nothing is posted. The hub never retries,
-            # so the event is lost either way; say so without the key.
+            # A wrong key inside a pushEvent, or storage that stayed down: nothing is posted; say so without
+            # the key.
             log.warning(
                 "a pushEvent for community %s was not stored: %s",
                 key.community_id,

@@ -369,3 +369,31 @@ def test_hub_urls_are_normalised_so_one_hub_has_one_session() -> None:
         "https://api.sonorancad.com:443/apiWsHub/", creds
     )
     assert API_KEY not in repr(SessionKey.of("https://x/apiWsHub", creds))
+
+
+async def test_an_event_storage_refused_is_tried_again_and_nothing_behind_it_is_lost(
+    push_world: PushWorld, hub: FakeSignalRHub
+) -> None:
+    """Over HTTP a 503 makes the sender try again; the hub never does, so the bot holds the event and retries."""
+    await use_websocket(push_world, GUILD_A)
+    sessions = await attach_hub(push_world, hub, storage_retry_s=(0.05,) * 100)
+    await push_and_settle(push_world, hub, envelope("EVENT_UNIT_STATUS", UNIT_STATUS))  # start-up writes done
+    conn = push_world.storage.db.conn
+    await conn.execute("PRAGMA query_only = 1")  # every write now fails: a read-only database
+    [(_, session)] = sessions.sessions()
+    received = session.counters.events_received
+
+    for number in (8, 9):
+        second = {
+            "units": [{"id": number, "status": 2, "data": {"unitNum": f"2B-0{number}", "name": "Maya Patel"}}]
+        }
+        await hub.push(COMMUNITY_ID, 1, envelope("EVENT_UNIT_STATUS", second))
+    await wait_until(lambda: session.counters.events_received > received)
+    await asyncio.sleep(0.3)  # several refused attempts
+    assert push_world.storage.db.writes.failing
+    await conn.execute("PRAGMA query_only = 0")
+    await wait_until(lambda: session.counters.events_received == received + 2)
+    await push_world.settle()
+
+    shown = [str(embed) for embed in embeds_in(push_world, GUILD_A, Category.UNITS)]
+    assert len(shown) == 3 and "2B-08" in shown[1] and "2B-09" in shown[2]  # both, in order
