@@ -1,4 +1,5 @@
-"""The dispatch board as the CAD last told it: units on duty and open calls, kept briefly per community.
+"""The CAD's rate-limited reads, kept briefly per community: units on duty, open calls, the account a Discord
+user linked, and the dispatch templates.
 
 ``GET_ACTIVE_UNITS`` is the CAD's most tightly rate-limited read (v2 allows 3 a minute) and ``GET_CALLS`` is
 not far behind (~5 a minute); after a 429 the client pauses the type for a minute, which would break every
