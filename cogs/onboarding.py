@@ -17,7 +17,13 @@ from discord.app_commands import Choice
 from discord.ext import commands
 from pydantic import SecretStr
 
-from bot.cad.errors import CadCredentialsError, CadRateLimitedError, CadTimeoutError, CadUnavailableError
+from bot.cad.errors import (
+    CadCredentialsError,
+    CadError,
+    CadRateLimitedError,
+    CadTimeoutError,
+    CadUnavailableError,
+)
 from bot.cad.models import CadCredentials
 from bot.cad.tiers import Tier
 from bot.errors import UserFacingError
@@ -163,6 +169,26 @@ async def check_credentials(interaction: discord.Interaction[Any], entered: Setu
         ) from None
 
 
+async def check_server_id(interaction: discord.Interaction[Any], entered: SetupInput) -> None:
+    """Refuse a CAD server id the community does not have, naming the ones it has. Only a clear answer
+    counts: when the CAD can't list its servers now, the id is taken as typed (commands will say if it is
+    wrong)."""
+    svc = services(interaction)
+    try:
+        async with asyncio.timeout(svc.settings.cad.timeout_s + RETRY_SLACK_S):
+            servers = await svc.cad.get_servers(entered.credentials())
+    except (CadError, TimeoutError) as exc:
+        log.info("/setup could not list the CAD's servers: %s", type(exc).__name__)
+        return
+    known = sorted({server.id for server in servers})
+    if known and entered.server_id not in known:
+        listed = ", ".join(str(server_id) for server_id in known)
+        raise UserFacingError(
+            f"This CAD community has no server {entered.server_id}; its servers are {listed} (Admin > Advanced > "
+            "In-Game Integration). Run /setup again with one of them. Nothing was saved."
+        )
+
+
 async def connect(interaction: discord.Interaction[Any], entered: SetupInput) -> None:
     svc = services(interaction)
     guild_id = guild_id_of(interaction)
@@ -170,6 +196,7 @@ async def connect(interaction: discord.Interaction[Any], entered: SetupInput) ->
         raise UserFacingError(str(MissingSecretKeyError()))
     previous = await svc.storage.guilds.get(guild_id)
     tier = await check_credentials(interaction, entered)
+    await check_server_id(interaction, entered)
     try:
         await svc.storage.guilds.set_cad(guild_id, entered.community_id, entered.api_key, entered.server_id)
     except MissingSecretKeyError as exc:

@@ -99,7 +99,7 @@ async def test_setup_checks_the_credentials_with_the_cad_then_stores_them(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     use_listener_settings(world, enabled=True, port=8085)
-    world.sim.add_community(NEW_COMMUNITY, NEW_KEY, Tier.PLUS)
+    world.sim.add_community(NEW_COMMUNITY, NEW_KEY, Tier.PLUS).add_server(2, "Second server")
     since = len(world.env.http_requests)
 
     shown = await open_setup(world)
@@ -202,6 +202,30 @@ async def test_setup_with_rejected_credentials_stores_nothing(world: World) -> N
     stored = await world.storage.guilds.get_credentials(world.guild.id)
     assert stored is not None and stored.community_id == COMMUNITY_ID  # the old, working connection stays
     assert "not-the-key" not in everything_sent_to_discord(world)
+
+
+async def test_setup_refuses_a_server_id_the_community_does_not_have(world: World) -> None:
+    world.sim.add_community(NEW_COMMUNITY, NEW_KEY, Tier.PLUS).add_server(3, "Patrol")
+
+    result = await submit_setup(world, NEW_COMMUNITY, NEW_KEY, server="7")
+
+    assert refusal(world, result) == (
+        "This CAD community has no server 7; its servers are 1, 3 (Admin > Advanced > In-Game Integration). "
+        "Run /setup again with one of them. Nothing was saved."
+    )
+    stored = await world.storage.guilds.get(world.guild.id)
+    assert stored is not None and stored.community_id == COMMUNITY_ID  # the old, working connection stays
+
+
+async def test_setup_takes_the_server_id_as_typed_when_the_cad_cannot_list_servers(world: World) -> None:
+    world.sim.add_community(NEW_COMMUNITY, NEW_KEY, Tier.PLUS)
+    world.sim.fail_next(5, 500, request_type="GET_SERVERS")
+
+    result = await submit_setup(world, NEW_COMMUNITY, NEW_KEY, server="2")
+
+    assert embed_of(result)["title"] == "Connected to Sonoran CAD"
+    stored = await world.storage.guilds.get_credentials(world.guild.id)
+    assert stored is not None and stored.server_id == 2
 
 
 async def test_setup_with_an_unknown_community_stores_nothing(world: World) -> None:

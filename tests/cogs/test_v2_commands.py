@@ -264,3 +264,16 @@ async def test_card_buttons_act_by_discord_for_a_member_without_link(world: Worl
     assert reply(result) == f"✅ **3C-01 Sam Cole** attached to call **#{max(world.community.dispatches)}**."
     [sent] = v2_requests(world, "attach_units")
     assert sent.data == {"discord": str(clicker.id)}
+
+
+async def test_setup_refuses_a_server_id_the_cad_does_not_list(world: World) -> None:
+    opened = await world.admin.slash(world.channel, "setup")
+    result = await world.admin.submit_modal(
+        opened, {"setup:community_id": COMMUNITY_ID, "setup:api_key": API_KEY, "setup:server_id": "7"}
+    )
+
+    assert refusal(world, result).startswith("This CAD community has no server 7; its servers are 1 ")
+    [listed] = v2_requests(world, "get_servers")
+    assert listed.path == "/v2/general/servers"
+    config = await world.storage.guilds.get(world.guild.id)
+    assert config is not None and config.server_id == 1  # nothing saved

@@ -105,4 +105,5 @@ async def test_default_settings_speak_only_v2(world: World) -> None:
         "close_dispatch_calls",
         "verify_secret",
         "get_version",
+        "get_servers",
     }
