@@ -128,6 +128,19 @@ class DispatchDesk:
     async def units_on_duty(self, creds: CadCredentials, target: UnitTarget) -> list[Unit] | None:
         return await units_on_duty(self._cad, self._board, creds, target)
 
+    async def _responder_units(self, creds: CadCredentials, responder: Responder) -> list[Unit] | None:
+        """The responder's units on duty. Another member named by Discord ID whom the CAD knows no account
+        for is refused here, by name: the CAD's own answer would tell the dispatcher to link *their* account."""
+        if responder.target.discord_id is not None and not responder.is_invoker:
+            try:
+                account = await self._board.discord_account(creds, responder.target.discord_id)
+            except CadError:
+                account = None  # can't tell now: the CAD decides on the action itself
+            else:
+                if account is None:
+                    raise UserFacingError(replies.member_not_linked(responder.name, discord_link=True))
+        return await self.units_on_duty(creds, responder.target)
+
     # -- actions ----------------------------------------------------------------------------------------
 
     async def create(
@@ -224,7 +237,7 @@ class DispatchDesk:
         cad = self._cad
         await cad.ensure_allowed(creds, "ATTACH_UNIT")
         check = await self._check_call(guild_id, creds, call_id)
-        units = await self.units_on_duty(creds, responder.target)
+        units = await self._responder_units(creds, responder)
         if units == []:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         async with plan_explained(cad, creds):
@@ -256,7 +269,7 @@ class DispatchDesk:
             card = await self._card_state(guild_id, from_call)
             if card is not None and card.closed:
                 raise UserFacingError(replies.call_already_closed(from_call))
-        units = await self.units_on_duty(creds, responder.target)
+        units = await self._responder_units(creds, responder)
         if units == []:
             raise UserFacingError(replies.no_unit_on_duty(None if responder.is_invoker else responder.name))
         idents = {unit.id for unit in units or []}

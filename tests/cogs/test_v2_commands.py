@@ -277,3 +277,14 @@ async def test_setup_refuses_a_server_id_the_cad_does_not_list(world: World) -> 
     assert listed.path == "/v2/general/servers"
     config = await world.storage.guilds.get(world.guild.id)
     assert config is not None and config.server_id == 1  # nothing saved
+
+
+async def test_attaching_another_member_the_cad_does_not_know_names_them(world: World) -> None:
+    call = world.community.add_dispatch(title="Shots fired", address="Grove St")
+    stranger = world.guild.add_member(world.env.create_user("stranger"))
+
+    result = await world.admin.slash(world.channel, "dispatch attach", call=call.call_id, member=stranger)
+
+    assert refusal(world, result).startswith("**stranger** hasn't linked a CAD account yet")
+    assert "link Discord in their CAD account settings" in refusal(world, result)
+    assert v2_requests(world, "attach_units") == []
