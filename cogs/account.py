@@ -92,7 +92,10 @@ class Account(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="link", description="Link your Sonoran CAD account so /panic and /unit work.")
+    @app_commands.command(
+        name="link",
+        description="Link your CAD account by its Account Secret ID (not needed if it links your Discord).",
+    )
     @app_commands.describe(
         method="secret: paste your Account Secret ID (default). api-id: your Discord ID is an API ID in the CAD."
     )
